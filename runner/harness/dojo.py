@@ -16,6 +16,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Set by the harness to a function taking (name, step, value, split); None outside the sandbox.
 _metric_sink: Callable[[str, int | None, float, str | None], None] | None = None
+# Every point that reached the chart, per (name, split), for checks such as "the loss falls".
+_history: dict[tuple[str, str | None], list[tuple[int, float]]] = {}
+
+
+def history(name: str = "loss", split: str | None = None) -> list[float]:
+    """The values of one curve, in order, as the learner saw them on the chart.
+
+    Loss modules are captured automatically (``split`` "train", or "val" for losses computed
+    under ``torch.no_grad()``); ``report()`` adds points too. With ``split=None``, the train
+    curve if there is one, else whatever was recorded under that name.
+    """
+    if split is None and (name, "train") in _history:
+        split = "train"
+    points = _history.get((name, split)) or _history.get((name, None)) or []
+    return [value for _, value in points]
 
 
 def report(*, step: int | None = None, split: str | None = None, **values: float) -> None:
@@ -30,6 +45,7 @@ def report(*, step: int | None = None, split: str | None = None, **values: float
             number = float(value)  # accepts Python numbers and one-element tensors
         except (TypeError, ValueError) as exc:
             raise TypeError(f"report(): {name}={value!r} is not a number") from exc
+        _history.setdefault((name, split), []).append((step or 0, number))
         if _metric_sink is None:
             where = f" ({split})" if split else ""
             print(f"[report] step {step}: {name}{where} = {number:.6g}")
