@@ -1,0 +1,280 @@
+"""A warm pool of single-use sandboxes.
+
+N sandboxes (default: the CPU count) wait with torch already imported, so a run starts in
+milliseconds instead of the seconds a fresh ``import torch`` takes. Each one runs one job and is
+destroyed; its slot starts a fresh one in the background once the job is over (not before, so a
+warm-up never competes with a learner's training for the CPU). Runs beyond the pool wait in a
+bounded first-come-first-served queue; past its bound, `reserve` raises `PoolBusy`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runner.config import RunnerSettings, get_settings
+from runner.metrics import RunnerMetrics
+from runner.protocol import Done, ErrorInfo, Event, RunRequest, SandboxLimits
+from runner.sandbox import RunClock, Sandbox, SandboxStartError, require_bubblewrap, seccomp_program
+
+log = logging.getLogger("runner.pool")
+
+
+class PoolBusy(Exception):
+    """The queue is full; try again after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"all sandboxes are busy and the queue is full; retry in {retry_after}s")
+        self.retry_after = retry_after
+
+
+class CodeTooLarge(ValueError):
+    """Learner code or checks over the size limit."""
+
+
+@dataclass
+class Ticket:
+    """A place in the queue, taken before a response starts so a full queue can answer 503."""
+
+    pool: WarmPool
+    released: bool = False
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self.pool._waiting -= 1
+
+
+@dataclass
+class Gpus:
+    """Which GPU each run gets: round-robin over devices, `per_device` runs on each at a time."""
+
+    names: list[str]
+    per_device: int
+    busy: list[int] = field(default_factory=list)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    @classmethod
+    def detect(cls, per_device: int) -> Gpus | None:
+        devices = sorted(p for p in Path("/dev").glob("nvidia*") if re.fullmatch(r"nvidia\d+", p.name))
+        if not devices:
+            return None
+        names = [f"GPU {i}" for i in range(len(devices))]
+        if shutil.which("nvidia-smi"):
+            with contextlib.suppress(Exception):
+                out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                                     capture_output=True, text=True, timeout=20, check=True).stdout
+                found = [line.strip() for line in out.splitlines() if line.strip()]
+                if found:
+                    names = found
+        return cls(names=names, per_device=per_device, busy=[0] * len(names))
+
+    async def acquire(self) -> int:
+        async with self.changed:
+            while True:
+                free = [i for i, n in enumerate(self.busy) if n < self.per_device]
+                if free:
+                    index = min(free, key=lambda i: self.busy[i])
+                    self.busy[index] += 1
+                    return index
+                await self.changed.wait()
+
+    async def release(self, index: int) -> None:
+        async with self.changed:
+            self.busy[index] -= 1
+            self.changed.notify_all()
+
+    def describe(self, index: int) -> str:
+        return f"cuda:0 ({self.names[index]})"  # each run sees its GPU as cuda:0
+
+
+class WarmPool:
+    """Keeps `size` sandboxes warm and runs jobs in them, first come first served."""
+
+    def __init__(self, settings: RunnerSettings | None = None, *, size: int | None = None,
+                 metrics: RunnerMetrics | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.size = size or self.settings.pool_size
+        self.metrics = metrics
+        self.gpus: Gpus | None = None
+        self._ready: asyncio.Queue[Sandbox] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._live: set[Sandbox] = set()
+        self._generation = 0
+        self._waiting = 0
+        self._busy = 0
+        self._closing = False
+        self.last_error: str | None = None
+        self.threads = self.settings.threads_per_run or max(1, (os.cpu_count() or 1) // self.size)
+
+    # -- lifecycle --
+
+    async def start(self, *, wait: bool = True) -> WarmPool:
+        """Start the sandboxes; with `wait`, return once all are warm (or raise why not)."""
+        require_bubblewrap(self.settings)
+        seccomp_program()  # fail now, not at the first run, if libseccomp is missing
+        self.gpus = Gpus.detect(self.settings.gpu_jobs_per_device)
+        for slot in range(self.size):
+            self._refill(slot)
+        if wait:
+            await self.wait_warm()
+        return self
+
+    async def wait_warm(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (timeout or self.settings.warmup_timeout_s * 2)
+        while self._ready.qsize() < self.size:
+            if time.monotonic() > deadline:
+                raise SandboxStartError(self.last_error or "sandboxes did not get warm in time")
+            if self.last_error and self._ready.qsize() == 0 and not self._starting():
+                raise SandboxStartError(self.last_error)
+            await asyncio.sleep(0.05)
+
+    def _starting(self) -> bool:
+        return any(not task.done() for task in self._tasks)
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for sandbox in list(self._live):
+            await sandbox.destroy()
+        self._live.clear()
+
+    async def __aenter__(self) -> WarmPool:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _refill(self, slot: int) -> None:
+        if self._closing:
+            return
+        task = asyncio.create_task(self._warm(slot))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _warm(self, slot: int) -> None:
+        delay = 0.5
+        while not self._closing:
+            self._generation += 1
+            sandbox = Sandbox(slot, self.settings, generation=self._generation,
+                              gpu="all" if self.gpus else None, threads=self.threads)
+            try:
+                await sandbox.start()
+            except Exception as exc:
+                self.last_error = f"a sandbox failed to start: {exc}"
+                log.error("%s (retrying in %.1fs)", self.last_error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+                continue
+            self.last_error = None
+            self._live.add(sandbox)
+            await self._ready.put(sandbox)
+            return
+
+    # -- state --
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return {"warm": self._ready.qsize(), "busy": self._busy, "queued": self._waiting}
+
+    @property
+    def device(self) -> str:
+        if self.gpus:
+            return ", ".join(self.gpus.describe(i).removeprefix("cuda:0 ") for i in range(len(self.gpus.names)))
+        return "cpu"
+
+    def resolve_limits(self, requested: SandboxLimits | None) -> SandboxLimits:
+        return (requested or self.settings.default_limits).capped(self.settings.max_limits)
+
+    # -- runs --
+
+    def check_size(self, request: RunRequest) -> None:
+        limit = self.settings.max_code_kb * 1024
+        for name, text in (("code", request.code), ("checks", request.checks or "")):
+            if len(text.encode()) > limit:
+                raise CodeTooLarge(
+                    f"The {name} is {len(text.encode()) // 1024} KiB; the limit is "
+                    f"{self.settings.max_code_kb} KiB. Shorten it and run again."
+                )
+
+    def reserve(self) -> Ticket:
+        """Take a place in the queue now, or raise PoolBusy if it is full."""
+        # Free slots (warm, or warming up again) serve at once; queue_size more may wait.
+        if self._waiting >= self.settings.queue_size + self.size - self._busy:
+            busy_for = max(1, int(self.settings.default_limits.wall_s // 4))
+            raise PoolBusy(retry_after=busy_for)
+        self._waiting += 1
+        return Ticket(self)
+
+    async def run(self, request: RunRequest, *, ticket: Ticket | None = None) -> AsyncIterator[Event]:
+        """Run one job; yields its events, always ending with exactly one Done."""
+        clock = RunClock(time.monotonic())
+        self.check_size(request)
+        ticket = ticket or self.reserve()
+        limits = self.resolve_limits(request.limits)
+        queued_at = time.monotonic()
+        try:
+            sandbox = await asyncio.wait_for(self._ready.get(), self.settings.warmup_timeout_s * 2)
+        except asyncio.TimeoutError:
+            reason = self.last_error or "no sandbox became free in time"
+            yield _internal_error(clock, f"The runner could not start your code: {reason}. Try again in a minute.")
+            return
+        finally:
+            ticket.release()
+        if self.metrics:
+            self.metrics.queue_wait.observe(time.monotonic() - queued_at)
+        gpu_index = await self.gpus.acquire() if self.gpus else None
+        self._busy += 1
+        status = "internal_error"
+        try:
+            device = self.gpus.describe(gpu_index) if self.gpus and gpu_index is not None else None
+            async for event in sandbox.execute(request, limits, clock=clock, device=device, gpu_index=gpu_index):
+                if isinstance(event, Done):
+                    status = event.status
+                yield event
+        except Exception as exc:
+            log.exception("run failed inside the runner")
+            yield _internal_error(clock, f"The runner failed while running your code ({type(exc).__name__}). "
+                                         "Your code is safe; run it again.")
+        except (asyncio.CancelledError, GeneratorExit):
+            status = "cancelled"
+            raise
+        finally:
+            self._busy -= 1
+            if self.gpus and gpu_index is not None:
+                await self.gpus.release(gpu_index)
+            if self.metrics:
+                self.metrics.runs.labels(status=status).inc()
+                self.metrics.run_duration.observe(time.monotonic() - clock.start)
+            self._retire(sandbox)
+
+    def _retire(self, sandbox: Sandbox) -> None:
+        """Destroy a used sandbox, then warm a fresh one in its slot, off the run's path."""
+
+        async def retire() -> None:
+            try:
+                await sandbox.destroy()
+            finally:
+                self._live.discard(sandbox)
+                self._refill(sandbox.slot)
+
+        task = asyncio.create_task(retire())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _internal_error(clock: RunClock, message: str) -> Done:
+    return Done(**clock.stamp(), status="internal_error",
+                duration_ms=round((time.monotonic() - clock.start) * 1000, 3),
+                error=ErrorInfo(type="RunnerError", message=message))

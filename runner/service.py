@@ -1,0 +1,86 @@
+"""The runner as an HTTP service (see shared design, "Runner service and CLI").
+
+    POST /v1/runs   a RunRequest; answers NDJSON events as they happen (closing the
+                    connection cancels the run); 413 code too large, 422 invalid, 503 queue full
+    GET  /healthz   {"status": "ok", "pool": {"warm", "busy", "queued"}, "device"}
+    GET  /metrics   Prometheus text
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from runner.config import RunnerSettings, get_settings
+from runner.metrics import RunnerMetrics
+from runner.pool import CodeTooLarge, PoolBusy, WarmPool
+from runner.protocol import RunRequest, dump_event
+
+log = logging.getLogger("runner.service")
+
+
+def create_app(settings: RunnerSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    metrics = RunnerMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = WarmPool(settings, metrics=metrics)
+        await pool.start(wait=False)  # serve /healthz while the sandboxes warm up
+        metrics.track_pool(lambda: pool.stats)
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(title="torchdojo runner", version="1", lifespan=lifespan)
+
+    @app.post("/v1/runs", response_class=StreamingResponse,
+              responses={200: {"content": {"application/x-ndjson": {}}}, 413: {}, 503: {}})
+    async def create_run(body: RunRequest, request: Request) -> Response:
+        """Run code in a fresh sandbox and stream its events as NDJSON."""
+        pool: WarmPool = request.app.state.pool
+        try:
+            pool.check_size(body)
+            ticket = pool.reserve()
+        except CodeTooLarge as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=413)
+        except PoolBusy as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=503,
+                                headers={"Retry-After": str(exc.retry_after)})
+
+        async def events() -> AsyncIterator[bytes]:
+            stream = pool.run(body, ticket=ticket)
+            try:
+                async for event in stream:
+                    yield (dump_event(event) + "\n").encode()
+            finally:
+                ticket.release()
+                await stream.aclose()  # a closed connection ends the run and its sandbox
+
+        return StreamingResponse(events(), media_type="application/x-ndjson",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> JSONResponse:
+        """Liveness and pool state; 503 until at least one sandbox could start."""
+        pool: WarmPool = request.app.state.pool
+        stats = pool.stats
+        body = {"status": "ok", "pool": stats, "device": pool.device}
+        if pool.last_error and stats["warm"] == 0 and stats["busy"] == 0:
+            body.update(status="failing", detail=pool.last_error)
+            return JSONResponse(body, status_code=503)
+        return JSONResponse(body)
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        """Prometheus text: runs by status, queue wait and run duration, pool gauges."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
