@@ -1,0 +1,52 @@
+# torchdojo: the two commands are `make run` and `make test`; both install what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU build of torch 2.13.0 installs from local disk on the dev and CI machines; an
+# unpinned torch would pull a multi-GB CUDA build. Docker images choose their own build.
+TORCH_VERSION ?= 2.13.0
+INSTALLED := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test setup system-deps lint format typecheck bench content-check clean
+
+## run: set everything up and serve torchdojo at http://$(HOST):$(PORT)
+run: setup
+	$(BIN)/torchdojo serve --host $(HOST) --port $(PORT)
+
+## test: set everything up and run the whole test suite
+test: setup
+	$(BIN)/pytest
+
+setup: system-deps $(INSTALLED)
+
+system-deps:
+	@scripts/system-deps.sh
+
+$(INSTALLED): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check "torch==$(TORCH_VERSION)"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@touch $@
+
+## lint: ruff and mypy
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check app runner tests bench
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format app runner tests bench
+
+## bench: the runner's latency and throughput figures (see README)
+bench: setup
+	$(BIN)/python bench/runner_bench.py
+
+## content-check: prove every lesson's solution passes and every starter fails, in the sandbox
+content-check: setup
+	$(BIN)/torchdojo content check content
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
