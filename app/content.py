@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import ast
 import difflib
+import io
 import re
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,7 +30,7 @@ LESSON_FILES = ("lesson.md", "starter.py", "solution.py", "checks.py")
 PYTHON_FILES = ("starter.py", "solution.py", "checks.py")
 _LESSON_DIR = re.compile(r"^(\d+)-([a-z0-9]+(?:-[a-z0-9]+)*)$")
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-_TODO = re.compile(r"#\s*TODO\s+(\d+)\b")
+_TODO = re.compile(r"\bTODO\s+(\d+)\b")
 # A check is tied to TODO N by its function name: test_todo3_..., so the content check knows
 # which checks the untouched starter must fail.
 _CHECK_TODO = re.compile(r"^test_todo(\d+)(?:_|$)")
@@ -389,11 +391,13 @@ def read_checks(path: Path, tree: ast.Module) -> tuple[list[CheckInfo], list[Con
 
 
 def todo_lines(source: str) -> dict[int, int]:
-    """TODO number -> the line of its first ``# TODO N`` marker."""
+    """TODO number -> the line of its first mention in a comment (``# TODO N: ...``)."""
     found: dict[int, int] = {}
-    for number, line in enumerate(source.splitlines(), start=1):
-        for match in _TODO.finditer(line):
-            found.setdefault(int(match.group(1)), number)
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    for token in tokens:
+        if token.type == tokenize.COMMENT:
+            for match in _TODO.finditer(token.string):
+                found.setdefault(int(match.group(1)), token.start[0])
     return found
 
 

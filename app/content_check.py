@@ -80,6 +80,11 @@ def _stopped(outcome: Outcome) -> str:
     return f"ended with status {done.status}"
 
 
+def _clause(message: str) -> str:
+    """A check's message on one line, without its closing full stop."""
+    return " ".join(message.split()).rstrip(".") or "no message"
+
+
 def _check_line(lesson: Lesson, title: str) -> tuple[CheckInfo | None, int]:
     info = next((i for i in lesson.check_infos if i.title == title), None)
     return info, info.line if info else 1
@@ -101,7 +106,7 @@ def judge_solution(outcome: Outcome) -> list[ContentError]:
             ContentError(
                 checks,
                 line,
-                f'the solution {verb} check "{test.name}": {test.message or "(no message)"}. '
+                f'the solution {verb} check "{test.name}": {_clause(test.message)}. '
                 "Fix the solution or the check.",
             )
         )
@@ -140,8 +145,9 @@ def judge_starter(outcome: Outcome) -> list[ContentError]:
                 ContentError(
                     checks,
                     line,
-                    f'check "{test.name}" crashes on the starter ({test.message}) instead of '
-                    "failing: make it fail with an assert and a message a learner can act on.",
+                    f'check "{test.name}" crashes on the starter ({_clause(test.message)}) '
+                    "instead of failing: make it fail with an assert and a message a learner "
+                    "can act on.",
                 )
             )
         elif test.status == "passed" and info and info.todo is not None:

@@ -31,12 +31,12 @@ _FORMATTER = HtmlFormatter(nowrap=True)
 def _highlight_code(code: str, lang: str, _attrs: str) -> str:
     """A fenced block as ``<pre class="highlight"><code class="language-X">`` with token spans."""
     if not lang:
-        return f'<pre class="highlight"><code>{escape(code)}</code></pre>\n'
+        return f'<pre class="highlight"><code>{escape(code)}</code></pre>'
     try:
         body = highlight(code, get_lexer_by_name(lang), _FORMATTER)
     except ClassNotFound:
         body = escape(code)  # an unknown language still shows, just without colours
-    return f'<pre class="highlight"><code class="language-{escape(lang)}">{body}</code></pre>\n'
+    return f'<pre class="highlight"><code class="language-{escape(lang)}">{body}</code></pre>'
 
 
 def _render_math(content: str, options: dict[str, Any]) -> str:

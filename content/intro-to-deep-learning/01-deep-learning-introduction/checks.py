@@ -188,13 +188,15 @@ def test_todo4_optimizer(submission):
 )
 def test_todo5_loss_falls(submission):
     values = _losses(submission)
-    assert len(values) >= 2, (
+    assert values, (
         "No training loss was recorded: the training loop has not run a step yet "
         "(finish TODO 4 and TODO 5, and append each epoch's loss.item() to losses)."
     )
+    assert len(values) >= 2, "Only one loss was recorded: train for several epochs."
     k = max(1, len(values) // 5)  # compare averages, so one noisy step does not decide
     first, last = sum(values[:k]) / k, sum(values[-k:]) / k
-    assert last < 0.8 * first, (
+    # By a fifth of its size, not "below 0.8 * first": a wrong loss can be negative.
+    assert first - last > max(0.2 * abs(first), 1e-6), (
         f"The loss went from {first:.3f} to {last:.3f}: it should fall clearly. Check that "
         "optimizer.step() runs in every epoch and the learning rate is not tiny."
     )
