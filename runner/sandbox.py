@@ -166,7 +166,7 @@ class Cgroup:
     @classmethod
     def _create_v1(cls, name: str) -> Cgroup:
         dirs = {}
-        for controller in ("memory", "pids"):
+        for controller in ("memory", "pids", "cpu"):
             base = Path("/sys/fs/cgroup", controller) / cls._own_path(controller).lstrip("/")
             path = base / "torchdojo" / name
             path.mkdir(parents=True, exist_ok=True)
@@ -178,17 +178,23 @@ class Cgroup:
         base = Path("/sys/fs/cgroup") / cls._own_path("").lstrip("/")
         parent = base / "torchdojo"
         parent.mkdir(exist_ok=True)
-        (parent / "cgroup.subtree_control").write_text("+memory +pids")
+        (parent / "cgroup.subtree_control").write_text("+memory +pids +cpu")
         path = parent / name
         path.mkdir(exist_ok=True)
-        return cls({"memory": path, "pids": path}, 2)
+        return cls({"memory": path, "pids": path, "cpu": path}, 2)
 
     @property
     def procs_files(self) -> list[str]:
         return sorted({str(path / "cgroup.procs") for path in self.dirs.values()})
 
-    def set_limits(self, memory_bytes: int, processes: int) -> None:
+    def set_limits(self, memory_bytes: int, processes: int, cpus: float) -> None:
+        """Memory (no swap), processes, and CPU time: a hostile run gets `cpus` cores at most,
+        so it cannot starve the runs beside it."""
+        period = 100_000
+        quota = max(10_000, int(cpus * period))
         if self.version == 1:
+            (self.dirs["cpu"] / "cpu.cfs_period_us").write_text(str(period))
+            (self.dirs["cpu"] / "cpu.cfs_quota_us").write_text(str(quota))
             memory = self.dirs["memory"]
             (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
             swap = memory / "memory.memsw.limit_in_bytes"
@@ -202,6 +208,7 @@ class Cgroup:
             with contextlib.suppress(OSError):
                 (path / "memory.swap.max").write_text("0")
             (path / "pids.max").write_text(str(processes))
+            (path / "cpu.max").write_text(f"{quota} {period}")
 
     def oom_killed(self) -> bool:
         try:
@@ -378,7 +385,7 @@ class Sandbox:
             self.cgroup = Cgroup.create(self.name)
             if self.cgroup is not None:
                 limits = self.settings.max_limits
-                self.cgroup.set_limits(limits.memory_mb * 1024 * 1024, limits.processes)
+                self.cgroup.set_limits(limits.memory_mb * 1024 * 1024, limits.processes, self.threads)
         events_r, events_w = os.pipe()
         info_r, info_w = os.pipe()
         fds = {"events": events_w, "info": info_w, "seccomp": _memfd("seccomp", seccomp_program())}
@@ -446,7 +453,7 @@ class Sandbox:
                       limits=LimitsInfo(wall_s=limits.wall_s, memory_mb=limits.memory_mb,
                                         output_kb=limits.output_kb))
         if self.cgroup is not None:
-            self.cgroup.set_limits(limits.memory_mb * 1024 * 1024, limits.processes)
+            self.cgroup.set_limits(limits.memory_mb * 1024 * 1024, limits.processes, self.threads)
         job = {
             "code": request.code, "mode": request.mode, "checks": request.checks,
             "summary": request.summary.model_dump() if request.summary else None,

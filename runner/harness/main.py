@@ -349,7 +349,12 @@ class ChecksPlugin:
             return "error", _first_paragraph(str(report.longrepr))
         exc = excinfo.value
         if isinstance(exc, AssertionError):
-            return "failed", _first_paragraph(str(exc)) or "the check's condition was false"
+            text = str(exc)
+            # pytest appends its own explanation ("assert False\n + where …") to the check's
+            # message; the learner reads the check author's words, or the bare assertion.
+            own, _, explanation = text.partition("\nassert ")
+            message = own if own.strip() else "assert " + explanation if explanation else text
+            return "failed", _first_paragraph(message) or "the check's condition was false"
         where = ""
         for entry in reversed(excinfo.traceback):
             if os.path.basename(str(entry.path)) == LEARNER_FILE:
@@ -404,8 +409,25 @@ def apply_limits(limits: dict[str, Any]) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (total, total))
 
 
+def hide_message_pipe() -> None:
+    """Move the message pipe away from fd 3 to a random high number.
+
+    Printing can never reach this pipe (stdout and stderr are other pipes). Learner code runs in
+    this same process, so a learner who goes looking can still find it; what they can forge
+    that way is their own check result, never another learner's run, the service or the host.
+    """
+    global EVENT_FD
+    import fcntl
+    import random
+
+    new_fd = fcntl.fcntl(EVENT_FD, fcntl.F_DUPFD_CLOEXEC, random.randint(300, 900))
+    os.close(EVENT_FD)
+    EVENT_FD = new_fd
+
+
 def run_job(job: dict[str, Any]) -> int:
     apply_limits(job["limits"])
+    hide_message_pipe()
     if job.get("gpu") is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(job["gpu"])
     torch.manual_seed(0)

@@ -1,0 +1,68 @@
+"""A real warm pool (real bubblewrap) shared by the runner tests, on a background event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from runner.config import RunnerSettings
+from runner.pool import WarmPool
+from runner.protocol import Done, Event, RunRequest
+
+
+class PoolDriver:
+    """Runs coroutines on the pool's own loop, so synchronous tests can use a real pool."""
+
+    def __init__(self, pool: WarmPool, loop: asyncio.AbstractEventLoop) -> None:
+        self.pool, self.loop = pool, loop
+
+    def call(self, coroutine: Any, timeout: float = 300) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def run(self, code: str, **fields: Any) -> list[Event]:
+        """All events of one run; asserts the contract every run keeps."""
+        events = self.call(self.collect(RunRequest(code=code, **fields)))
+        assert_well_formed(events)
+        return events
+
+    async def collect(self, request: RunRequest) -> list[Event]:
+        return [event async for event in self.pool.run(request)]
+
+
+def assert_well_formed(events: list[Event]) -> None:
+    """started first, exactly one done and it is last, seq 0..n-1, t never going back."""
+    assert events, "no events"
+    assert events[0].type == "started", events[0]
+    dones = [e for e in events if isinstance(e, Done)]
+    assert len(dones) == 1 and events[-1] is dones[0], [e.type for e in events]
+    assert [e.seq for e in events] == list(range(len(events)))
+    times = [e.t for e in events]
+    assert times == sorted(times)
+
+
+def output_of(events: list[Event], stream: str = "stdout") -> str:
+    return "".join(e.text for e in events if e.type == "output" and e.stream == stream)
+
+
+def done_of(events: list[Event]) -> Done:
+    done = events[-1]
+    assert isinstance(done, Done)
+    return done
+
+
+@pytest.fixture(scope="session")
+def pool() -> Iterator[PoolDriver]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    warm = WarmPool(RunnerSettings(pool_size=2, queue_size=16), size=2)
+    driver = PoolDriver(warm, loop)
+    driver.call(warm.start())
+    yield driver
+    driver.call(warm.close())
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
