@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     content = sub.add_parser("content", help="instructors: work with lessons")
     content_sub = content.add_subparsers(dest="content_command", required=True)
     check = content_sub.add_parser(
-        "check", help="validate lessons: front matter, Python files, and solutions/starters in the sandbox"
+        "check",
+        help="validate lessons: front matter, Python files, solutions and starters in the sandbox",
     )
     check.add_argument("paths", nargs="*", default=["content"], help="course or lesson folders")
     check.set_defaults(func=_content)
