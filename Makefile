@@ -15,8 +15,8 @@ PORT ?= 8000
 run: setup
 	$(BIN)/torchdojo serve --host $(HOST) --port $(PORT)
 
-## test: set everything up and run the whole test suite
-test: setup
+## test: set everything up, lint, and run the whole test suite
+test: setup lint
 	$(BIN)/pytest
 
 setup: system-deps $(INSTALLED)
@@ -32,7 +32,7 @@ $(INSTALLED): pyproject.toml
 
 ## lint: ruff and mypy
 lint: setup
-	$(BIN)/ruff check .
+	$(BIN)/ruff check app runner tests bench
 	$(BIN)/ruff format --check app runner tests bench
 	$(BIN)/mypy
 

@@ -21,13 +21,21 @@ from runner.protocol import Done, RunRequest, SummarySpec, dump_event
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m runner", description="torchdojo's sandboxed runner")
+    parser = argparse.ArgumentParser(
+        prog="python -m runner", description="torchdojo's sandboxed runner"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run FILE in a sandbox and print NDJSON events")
     run.add_argument("file", type=Path)
     run.add_argument("--checks", type=Path, help="a checks file (pytest) to run after the code")
-    run.add_argument("--mode", choices=["run", "check"], help="default: check when --checks is given")
-    run.add_argument("--summary", metavar="FACTORY", help="name of the model (or function building it) to summarise")
+    run.add_argument(
+        "--mode", choices=["run", "check"], help="default: check when --checks is given"
+    )
+    run.add_argument(
+        "--summary",
+        metavar="FACTORY",
+        help="name of the model (or function building it) to summarise",
+    )
     run.add_argument("--input-size", default="1,64", help="input size for --summary, e.g. 1,64")
     serve = sub.add_parser("serve", help="serve POST /v1/runs, /healthz and /metrics")
     serve.add_argument("--host", default="127.0.0.1")
@@ -42,8 +50,11 @@ async def _run(args: argparse.Namespace) -> int:
         code=args.file.read_text(),
         mode=args.mode or ("check" if args.checks else "run"),
         checks=args.checks.read_text() if args.checks else None,
-        summary=SummarySpec(factory=args.summary, input_size=[int(n) for n in args.input_size.split(",")])
-        if args.summary else None,
+        summary=SummarySpec(
+            factory=args.summary, input_size=[int(n) for n in args.input_size.split(",")]
+        )
+        if args.summary
+        else None,
     )
     async with WarmPool(get_settings(), size=1) as pool:
         async for event in pool.run(request):
@@ -56,8 +67,11 @@ async def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    logging.basicConfig(level=get_settings().log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=get_settings().log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     if args.command == "serve":
         import uvicorn
 

@@ -15,32 +15,49 @@ from runner.protocol import SandboxLimits
 class RunnerSettings(BaseSettings):
     """Every option of the runner service and its sandbox pool."""
 
-    model_config = SettingsConfigDict(env_prefix="RUNNER_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="RUNNER_", env_nested_delimiter="__", extra="ignore"
+    )
 
     pool_size: int = Field(
-        default_factory=lambda: os.cpu_count() or 1, ge=1, le=256,
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        le=256,
         description="warm sandboxes kept ready (default: the CPU count)",
     )
-    queue_size: int = Field(64, ge=0, le=10000, description="runs that may wait for a sandbox; past it: 503")
-    max_code_kb: int = Field(256, ge=1, le=16384, description="largest learner code or checks file, KiB")
+    queue_size: int = Field(
+        64, ge=0, le=10000, description="runs that may wait for a sandbox; past it: 503"
+    )
+    max_code_kb: int = Field(
+        256, ge=1, le=16384, description="largest learner code or checks file, KiB"
+    )
     default_limits: SandboxLimits = Field(
         default_factory=SandboxLimits, description="limits of a run that names none"
     )
     max_limits: SandboxLimits = Field(
-        default_factory=lambda: SandboxLimits(wall_s=300, memory_mb=8192, processes=256,
-                                              output_kb=8192, file_mb=256, tmpfs_mb=1024),
+        default_factory=lambda: SandboxLimits(
+            wall_s=300, memory_mb=8192, processes=256, output_kb=8192, file_mb=256, tmpfs_mb=1024
+        ),
         description="the most any lesson may ask for",
     )
-    tmpfs_mb: int = Field(256, ge=8, le=65536, description="size of each sandbox's writable /tmp, MiB")
-    warmup_timeout_s: float = Field(120, gt=0, description="how long a new sandbox may take to get ready")
+    tmpfs_mb: int = Field(
+        256, ge=8, le=65536, description="size of each sandbox's writable /tmp, MiB"
+    )
+    warmup_timeout_s: float = Field(
+        120, gt=0, description="how long a new sandbox may take to get ready"
+    )
     uid_base: int = Field(
         61000, ge=1000, description="when run as root: slot N runs as uid uid_base+N (unprivileged)"
     )
-    cgroups: bool = Field(True, description="use cgroups for memory and process limits where writable")
+    cgroups: bool = Field(
+        True, description="use cgroups for memory and process limits where writable"
+    )
     bwrap: str = Field("bwrap", description="the bubblewrap executable")
     python: str = Field(sys.executable, description="the Python that runs inside the sandbox")
     threads_per_run: int | None = Field(
-        None, ge=1, le=256,
+        None,
+        ge=1,
+        le=256,
         description="CPU threads each run may use (default: CPU count / pool size, at least 1; "
         "more threads than cores makes OpenMP spin and slows every run down)",
     )

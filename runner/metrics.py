@@ -15,17 +15,34 @@ class RunnerMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
-        self.runs = Counter("torchdojo_runner_runs", "Runs finished, by done.status", ["status"],
-                            registry=self.registry)
-        self.queue_wait = Histogram("torchdojo_runner_queue_wait_seconds",
-                                    "Time a run waited for a warm sandbox", buckets=WAIT_BUCKETS,
-                                    registry=self.registry)
-        self.run_duration = Histogram("torchdojo_runner_run_duration_seconds",
-                                      "Time from request to done", buckets=DURATION_BUCKETS,
-                                      registry=self.registry)
-        self.pool = Gauge("torchdojo_runner_pool_sandboxes", "Sandboxes by state", ["state"],
-                          registry=self.registry)
+        self.runs = Counter(
+            "torchdojo_runner_runs",
+            "Runs finished, by done.status",
+            ["status"],
+            registry=self.registry,
+        )
+        self.queue_wait = Histogram(
+            "torchdojo_runner_queue_wait_seconds",
+            "Time a run waited for a warm sandbox",
+            buckets=WAIT_BUCKETS,
+            registry=self.registry,
+        )
+        self.run_duration = Histogram(
+            "torchdojo_runner_run_duration_seconds",
+            "Time from request to done",
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.pool = Gauge(
+            "torchdojo_runner_pool_sandboxes",
+            "Sandboxes by state",
+            ["state"],
+            registry=self.registry,
+        )
 
     def track_pool(self, stats: Callable[[], dict[str, int]]) -> None:
+        def reader(state: str) -> Callable[[], float]:
+            return lambda: float(stats()[state])
+
         for state in ("warm", "busy", "queued"):
-            self.pool.labels(state=state).set_function(lambda state=state: stats()[state])
+            self.pool.labels(state=state).set_function(reader(state))

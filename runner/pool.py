@@ -17,7 +17,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,14 +65,21 @@ class Gpus:
 
     @classmethod
     def detect(cls, per_device: int) -> Gpus | None:
-        devices = sorted(p for p in Path("/dev").glob("nvidia*") if re.fullmatch(r"nvidia\d+", p.name))
+        devices = sorted(
+            p for p in Path("/dev").glob("nvidia*") if re.fullmatch(r"nvidia\d+", p.name)
+        )
         if not devices:
             return None
         names = [f"GPU {i}" for i in range(len(devices))]
         if shutil.which("nvidia-smi"):
             with contextlib.suppress(Exception):
-                out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                                     capture_output=True, text=True, timeout=20, check=True).stdout
+                out = subprocess.run(
+                    ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                    capture_output=True,
+                    text=True,
+                    timeout=20,
+                    check=True,
+                ).stdout
                 found = [line.strip() for line in out.splitlines() if line.strip()]
                 if found:
                     names = found
@@ -100,8 +107,13 @@ class Gpus:
 class WarmPool:
     """Keeps `size` sandboxes warm and runs jobs in them, first come first served."""
 
-    def __init__(self, settings: RunnerSettings | None = None, *, size: int | None = None,
-                 metrics: RunnerMetrics | None = None) -> None:
+    def __init__(
+        self,
+        settings: RunnerSettings | None = None,
+        *,
+        size: int | None = None,
+        metrics: RunnerMetrics | None = None,
+    ) -> None:
         self.settings = settings or get_settings()
         self.size = size or self.settings.pool_size
         self.metrics = metrics
@@ -167,8 +179,13 @@ class WarmPool:
         delay = 0.5
         while not self._closing:
             self._generation += 1
-            sandbox = Sandbox(slot, self.settings, generation=self._generation,
-                              gpu="all" if self.gpus else None, threads=self.threads)
+            sandbox = Sandbox(
+                slot,
+                self.settings,
+                generation=self._generation,
+                gpu="all" if self.gpus else None,
+                threads=self.threads,
+            )
             try:
                 await sandbox.start()
             except Exception as exc:
@@ -191,7 +208,9 @@ class WarmPool:
     @property
     def device(self) -> str:
         if self.gpus:
-            return ", ".join(self.gpus.describe(i).removeprefix("cuda:0 ") for i in range(len(self.gpus.names)))
+            return ", ".join(
+                self.gpus.describe(i).removeprefix("cuda:0 ") for i in range(len(self.gpus.names))
+            )
         return "cpu"
 
     def resolve_limits(self, requested: SandboxLimits | None) -> SandboxLimits:
@@ -217,7 +236,9 @@ class WarmPool:
         self._waiting += 1
         return Ticket(self)
 
-    async def run(self, request: RunRequest, *, ticket: Ticket | None = None) -> AsyncIterator[Event]:
+    async def run(
+        self, request: RunRequest, *, ticket: Ticket | None = None
+    ) -> AsyncGenerator[Event, None]:
         """Run one job; yields its events, always ending with exactly one Done."""
         clock = RunClock(time.monotonic())
         self.check_size(request)
@@ -226,9 +247,11 @@ class WarmPool:
         queued_at = time.monotonic()
         try:
             sandbox = await asyncio.wait_for(self._ready.get(), self.settings.warmup_timeout_s * 2)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             reason = self.last_error or "no sandbox became free in time"
-            yield _internal_error(clock, f"The runner could not start your code: {reason}. Try again in a minute.")
+            yield _internal_error(
+                clock, f"The runner could not start your code: {reason}. Try again in a minute."
+            )
             return
         finally:
             ticket.release()
@@ -239,14 +262,19 @@ class WarmPool:
         status = "internal_error"
         try:
             device = self.gpus.describe(gpu_index) if self.gpus and gpu_index is not None else None
-            async for event in sandbox.execute(request, limits, clock=clock, device=device, gpu_index=gpu_index):
+            async for event in sandbox.execute(
+                request, limits, clock=clock, device=device, gpu_index=gpu_index
+            ):
                 if isinstance(event, Done):
                     status = event.status
                 yield event
         except Exception as exc:
             log.exception("run failed inside the runner")
-            yield _internal_error(clock, f"The runner failed while running your code ({type(exc).__name__}). "
-                                         "Your code is safe; run it again.")
+            yield _internal_error(
+                clock,
+                f"The runner failed while running your code ({type(exc).__name__}). "
+                "Your code is safe; run it again.",
+            )
         except (asyncio.CancelledError, GeneratorExit):
             status = "cancelled"
             raise
@@ -275,6 +303,9 @@ class WarmPool:
 
 
 def _internal_error(clock: RunClock, message: str) -> Done:
-    return Done(**clock.stamp(), status="internal_error",
-                duration_ms=round((time.monotonic() - clock.start) * 1000, 3),
-                error=ErrorInfo(type="RunnerError", message=message))
+    return Done(
+        **clock.stamp(),
+        status="internal_error",
+        duration_ms=round((time.monotonic() - clock.start) * 1000, 3),
+        error=ErrorInfo(type="RunnerError", message=message),
+    )

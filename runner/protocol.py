@@ -34,7 +34,10 @@ class SandboxLimits(BaseModel):
     def capped(self, maximum: SandboxLimits) -> SandboxLimits:
         """These limits, none above ``maximum``'s."""
         return SandboxLimits(
-            **{name: min(getattr(self, name), getattr(maximum, name)) for name in type(self).model_fields}
+            **{
+                name: min(getattr(self, name), getattr(maximum, name))
+                for name in type(self).model_fields
+            }
         )
 
 

@@ -92,16 +92,61 @@ TIOCSTI = 0x5412
 # Kernel surfaces that namespaces do not cover. Denied with EPERM; the learner's code has no
 # business with any of them.
 DENIED_SYSCALLS = (
-    "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "fsopen", "fsmount",
-    "fsconfig", "fspick", "move_mount", "open_tree", "mount_setattr",
-    "bpf", "perf_event_open", "userfaultfd", "keyctl", "add_key", "request_key",
-    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
-    "io_uring_setup", "io_uring_enter", "io_uring_register",
-    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
-    "reboot", "swapon", "swapoff", "syslog", "acct", "quotactl", "quotactl_fd",
-    "open_by_handle_at", "name_to_handle_at", "lookup_dcookie", "fanotify_init",
-    "iopl", "ioperm", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
-    "vhangup", "uselib", "personality", "move_pages", "migrate_pages", "nfsservctl",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "unshare",
+    "setns",
+    "fsopen",
+    "fsmount",
+    "fsconfig",
+    "fspick",
+    "move_mount",
+    "open_tree",
+    "mount_setattr",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kcmp",
+    "pidfd_getfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "syslog",
+    "acct",
+    "quotactl",
+    "quotactl_fd",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "lookup_dcookie",
+    "fanotify_init",
+    "iopl",
+    "ioperm",
+    "settimeofday",
+    "clock_settime",
+    "clock_adjtime",
+    "adjtimex",
+    "vhangup",
+    "uselib",
+    "personality",
+    "move_pages",
+    "migrate_pages",
+    "nfsservctl",
 )
 
 
@@ -118,13 +163,17 @@ def seccomp_program() -> bytes:
             rules.add_rule(seccomp.ERRNO(errno.EPERM), name)
     # No new user namespaces (the way out of most other restrictions) ...
     rules.add_rule(
-        seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER)
+        seccomp.ERRNO(errno.EPERM),
+        "clone",
+        seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER),
     )
     # ... and clone3 passes its flags in memory a filter cannot read: ENOSYS makes libc fall back
     # to clone, which the rule above can check.
     rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
     # No pushing keystrokes into a terminal (belt and braces with --new-session).
-    rules.add_rule(seccomp.ERRNO(errno.EPERM), "ioctl", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, TIOCSTI))
+    rules.add_rule(
+        seccomp.ERRNO(errno.EPERM), "ioctl", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, TIOCSTI)
+    )
     with tempfile.TemporaryFile() as handle:
         rules.export_bpf(handle)
         handle.seek(0)
@@ -150,7 +199,11 @@ class Cgroup:
     @classmethod
     def create(cls, name: str) -> Cgroup | None:
         try:
-            return cls._create_v2(name) if Path("/sys/fs/cgroup/cgroup.controllers").exists() else cls._create_v1(name)
+            return (
+                cls._create_v2(name)
+                if Path("/sys/fs/cgroup/cgroup.controllers").exists()
+                else cls._create_v1(name)
+            )
         except OSError as exc:
             log.debug("no cgroup for %s: %s", name, exc)
             return None
@@ -283,8 +336,15 @@ def _readonly_trees(python: str) -> list[str]:
 class Sandbox:
     """One warm sandbox, used for exactly one job."""
 
-    def __init__(self, slot: int, settings: RunnerSettings, *, generation: int = 0,
-                 gpu: str | None = None, threads: int = 1) -> None:
+    def __init__(
+        self,
+        slot: int,
+        settings: RunnerSettings,
+        *,
+        generation: int = 0,
+        gpu: str | None = None,
+        threads: int = 1,
+    ) -> None:
         self.slot, self.settings, self.gpu, self.threads = slot, settings, gpu, threads
         self.name = f"slot{slot}-{os.getpid()}-{generation}"
         self.process: asyncio.subprocess.Process | None = None
@@ -306,8 +366,13 @@ class Sandbox:
         if self._privileged:
             # bwrap as root sets up the mounts; setpriv below drops to this slot's own uid and
             # clears every capability (it needs CAP_SETUID for that, so no --cap-drop here).
-            args += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-                     "--unshare-cgroup-try"]
+            args += [
+                "--unshare-net",
+                "--unshare-pid",
+                "--unshare-ipc",
+                "--unshare-uts",
+                "--unshare-cgroup-try",
+            ]
         else:
             args += ["--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
         args += ["--die-with-parent", "--new-session", "--hostname", "dojo"]
@@ -320,61 +385,124 @@ class Sandbox:
         args += ["--ro-bind", "/usr", "/usr"]
         if Path("/etc/ld.so.cache").exists():
             args += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
-        args += ["--ro-bind-data", str(fds["passwd"]), "/etc/passwd",
-                 "--ro-bind-data", str(fds["group"]), "/etc/group",
-                 "--ro-bind-data", str(fds["hosts"]), "/etc/hosts"]
+        args += [
+            "--ro-bind-data",
+            str(fds["passwd"]),
+            "/etc/passwd",
+            "--ro-bind-data",
+            str(fds["group"]),
+            "/etc/group",
+            "--ro-bind-data",
+            str(fds["hosts"]),
+            "/etc/hosts",
+        ]
         for tree in _readonly_trees(s.python):
             for parent in reversed(Path(tree).parents[:-1]):
                 args += ["--perms", "0755", "--dir", str(parent)]
             args += ["--ro-bind", tree, tree]
-        args += ["--perms", "0755", "--dir", "/opt", "--perms", "0755", "--dir", "/opt/dojo",
-                 "--ro-bind", str(HARNESS_DIR), SANDBOX_HARNESS]
+        args += [
+            "--perms",
+            "0755",
+            "--dir",
+            "/opt",
+            "--perms",
+            "0755",
+            "--dir",
+            "/opt/dojo",
+            "--ro-bind",
+            str(HARNESS_DIR),
+            SANDBOX_HARNESS,
+        ]
         args += ["--proc", "/proc", "--dev", "/dev"]
         if self.gpu is not None:
             for device in sorted(Path("/dev").glob("nvidia*")):
                 args += ["--dev-bind", str(device), str(device)]
         tmpfs = str(s.tmpfs_mb * 1024 * 1024)
-        args += ["--perms", "1777", "--size", tmpfs, "--tmpfs", "/tmp",
-                 "--perms", "1777", "--size", tmpfs, "--tmpfs", "/dev/shm",
-                 "--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
+        args += [
+            "--perms",
+            "1777",
+            "--size",
+            tmpfs,
+            "--tmpfs",
+            "/tmp",
+            "--perms",
+            "1777",
+            "--size",
+            tmpfs,
+            "--tmpfs",
+            "/dev/shm",
+            "--remount-ro",
+            "/",
+            "--chdir",
+            "/tmp",
+            "--clearenv",
+        ]
         env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
-            "USER": "learner", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/.matplotlib",
-            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "PYTHONNOUSERSITE": "1",
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/tmp",
+            "LANG": "C.UTF-8",
+            "USER": "learner",
+            "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": "/tmp/.matplotlib",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONNOUSERSITE": "1",
             # Checks run with pytest alone: no third-party plugin of the venv loads in here.
             "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-            "DOJO_EVENT_FD": str(fds["events"]), "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads),
+            "DOJO_EVENT_FD": str(fds["events"]),
+            "OMP_NUM_THREADS": str(self.threads),
+            "MKL_NUM_THREADS": str(self.threads),
         }
         for key, value in env.items():
             args += ["--setenv", key, value]
         args += ["--seccomp", str(fds["seccomp"]), "--info-fd", str(fds["info"]), "--"]
         if self._privileged:
             uid = str(s.uid_base + self.slot)
-            args += ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                     "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all"]
+            args += [
+                "/usr/bin/setpriv",
+                f"--reuid={uid}",
+                f"--regid={uid}",
+                "--clear-groups",
+                "--no-new-privs",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+            ]
         args += [s.python, "-u", "-B", "-s", f"{SANDBOX_HARNESS}/main.py"]
 
         # rlimits, set on the way in: CPU time and file size always; processes and address
         # space only where no cgroup does it better (RLIMIT_AS breaks CUDA).
         cpu = int(limits.wall_s * max(1, os.cpu_count() or 1) + 120)
-        rlimits = ["prlimit", f"--cpu={cpu}", f"--fsize={limits.file_mb * 1024 * 1024}",
-                   "--core=0", "--nofile=1024"]
+        rlimits = [
+            "prlimit",
+            f"--cpu={cpu}",
+            f"--fsize={limits.file_mb * 1024 * 1024}",
+            "--core=0",
+            "--nofile=1024",
+        ]
         if self.cgroup is None:
-            nproc = limits.processes if self._privileged else limits.processes * (s.pool_size + 1) + 128
+            nproc = (
+                limits.processes if self._privileged else limits.processes * (s.pool_size + 1) + 128
+            )
             rlimits.append(f"--nproc={nproc}")
             if self.gpu is None:
                 rlimits.append(f"--as={s.default_limits.memory_mb * 1024 * 1024 * 4}")
         command = [*rlimits, "--", *args]
         if self.cgroup is not None:
             procs = self.cgroup.procs_files
-            join = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"'
+            # Join the cgroups first (as root), then exec the rest: nothing runs outside them.
+            join = (
+                'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; '
+                'n=$((n-1)); done; exec "$@"'
+            )
             command = ["/bin/sh", "-c", join, "sh", str(len(procs)), *procs, *command]
         return command
 
     def _identity_files(self) -> dict[str, bytes]:
         uid = self.settings.uid_base + self.slot if self._privileged else os.getuid()
         return {
-            "passwd": f"root:x:0:0::/:/sbin/nologin\nlearner:x:{uid}:{uid}::/tmp:/bin/sh\n".encode(),
+            "passwd": (
+                f"root:x:0:0::/:/sbin/nologin\nlearner:x:{uid}:{uid}::/tmp:/bin/sh\n"
+            ).encode(),
             "group": f"root:x:0:\nlearner:x:{uid}:\n".encode(),
             "hosts": b"127.0.0.1 localhost dojo\n::1 localhost\n",
         }
@@ -385,7 +513,9 @@ class Sandbox:
             self.cgroup = Cgroup.create(self.name)
             if self.cgroup is not None:
                 limits = self.settings.max_limits
-                self.cgroup.set_limits(limits.memory_mb * 1024 * 1024, limits.processes, self.threads)
+                self.cgroup.set_limits(
+                    limits.memory_mb * 1024 * 1024, limits.processes, self.threads
+                )
         events_r, events_w = os.pipe()
         info_r, info_w = os.pipe()
         fds = {"events": events_w, "info": info_w, "seccomp": _memfd("seccomp", seccomp_program())}
@@ -394,10 +524,14 @@ class Sandbox:
         command = self._command(fds)
         try:
             self.process = await asyncio.create_subprocess_exec(
-                *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, pass_fds=tuple(fds.values()),
+                *command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                pass_fds=tuple(fds.values()),
                 env={"PATH": "/usr/bin:/bin"},  # nothing of the service's environment
-                start_new_session=True, limit=READ_CHUNK,
+                start_new_session=True,
+                limit=READ_CHUNK,
             )
         finally:
             for fd in fds.values():
@@ -410,7 +544,9 @@ class Sandbox:
             stderr = await self._drain_stderr()
             await self.destroy()
             if isinstance(exc, asyncio.TimeoutError):
-                raise SandboxStartError(f"sandbox not ready in {self.settings.warmup_timeout_s}s: {stderr}") from exc
+                raise SandboxStartError(
+                    f"sandbox not ready in {self.settings.warmup_timeout_s}s: {stderr}"
+                ) from exc
             if isinstance(exc, SandboxStartError):
                 raise SandboxStartError(f"{exc}: {stderr}".strip(": ")) from exc
             raise
@@ -439,9 +575,15 @@ class Sandbox:
 
     # -- one job --
 
-    async def execute(self, request: RunRequest, limits: SandboxLimits, *,
-                      device: str | None = None, gpu_index: int | None = None,
-                      clock: RunClock | None = None) -> AsyncIterator[Event]:
+    async def execute(
+        self,
+        request: RunRequest,
+        limits: SandboxLimits,
+        *,
+        device: str | None = None,
+        gpu_index: int | None = None,
+        clock: RunClock | None = None,
+    ) -> AsyncIterator[Event]:
         """Run the job; yields protocol events, always ending with exactly one Done."""
         assert self.process is not None and self._messages is not None, "start() first"
         if self._used:
@@ -449,15 +591,25 @@ class Sandbox:
         self._used = True
         clock = clock or RunClock(time.monotonic())
         run = _RunState(limits)
-        yield Started(**clock.stamp(), device=device or self.device, torch=self.torch_version,
-                      limits=LimitsInfo(wall_s=limits.wall_s, memory_mb=limits.memory_mb,
-                                        output_kb=limits.output_kb))
+        yield Started(
+            **clock.stamp(),
+            device=device or self.device,
+            torch=self.torch_version,
+            limits=LimitsInfo(
+                wall_s=limits.wall_s, memory_mb=limits.memory_mb, output_kb=limits.output_kb
+            ),
+        )
         if self.cgroup is not None:
             self.cgroup.set_limits(limits.memory_mb * 1024 * 1024, limits.processes, self.threads)
         job = {
-            "code": request.code, "mode": request.mode, "checks": request.checks,
+            "code": request.code,
+            "mode": request.mode,
+            "checks": request.checks,
             "summary": request.summary.model_dump() if request.summary else None,
-            "limits": {**limits.model_dump(), "address_space": self.cgroup is None and gpu_index is None},
+            "limits": {
+                **limits.model_dump(),
+                "address_space": self.cgroup is None and gpu_index is None,
+            },
             "gpu": gpu_index,
         }
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -484,7 +636,7 @@ class Sandbox:
                     break
                 try:
                     kind, payload = await asyncio.wait_for(queue.get(), timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     run.ended_by = "timeout"
                     break
                 if kind == "eof":
@@ -503,8 +655,12 @@ class Sandbox:
             exit_code = await self.kill(grace_s=0.5 if run.ended_by is None else 0.0)
         yield run.done(clock, exit_code, oom=self.oom_killed)
 
-    async def _pump_output(self, stream: str, reader: asyncio.StreamReader | None,
-                           queue: asyncio.Queue[tuple[str, Any]]) -> None:
+    async def _pump_output(
+        self,
+        stream: str,
+        reader: asyncio.StreamReader | None,
+        queue: asyncio.Queue[tuple[str, Any]],
+    ) -> None:
         assert reader is not None
         import codecs
 
@@ -520,7 +676,9 @@ class Sandbox:
         finally:
             await queue.put(("eof", stream))
 
-    async def _pump_messages(self, reader: asyncio.StreamReader, queue: asyncio.Queue[tuple[str, Any]]) -> None:
+    async def _pump_messages(
+        self, reader: asyncio.StreamReader, queue: asyncio.Queue[tuple[str, Any]]
+    ) -> None:
         try:
             while True:
                 try:
@@ -625,39 +783,94 @@ class _RunState:
         tests = TestCounts(**result["tests"]) if "tests" in result else None
         error = ErrorInfo(**result["error"]) if result.get("error") else None
         if self.internal:
-            return Done(**stamp, status="internal_error", duration_ms=duration_ms,
-                        error=ErrorInfo(type="RunnerError", message=self.internal))
+            return Done(
+                **stamp,
+                status="internal_error",
+                duration_ms=duration_ms,
+                error=ErrorInfo(type="RunnerError", message=self.internal),
+            )
         if self.ended_by == "timeout":
-            message = f"Your code ran longer than the {self.limits.wall_s:g} s limit and was stopped."
-            return Done(**stamp, status="timeout", duration_ms=duration_ms, tests=tests,
-                        error=ErrorInfo(type="Timeout", message=message))
+            message = (
+                f"Your code ran longer than the {self.limits.wall_s:g} s limit and was stopped."
+            )
+            return Done(
+                **stamp,
+                status="timeout",
+                duration_ms=duration_ms,
+                tests=tests,
+                error=ErrorInfo(type="Timeout", message=message),
+            )
         if self.ended_by == "output_limit":
             message = f"Your code printed more than {self.limits.output_kb} KiB and was stopped."
-            return Done(**stamp, status="output_limit", duration_ms=duration_ms, tests=tests,
-                        error=ErrorInfo(type="OutputLimit", message=message))
+            return Done(
+                **stamp,
+                status="output_limit",
+                duration_ms=duration_ms,
+                tests=tests,
+                error=ErrorInfo(type="OutputLimit", message=message),
+            )
         if self.ended_by == "cancelled":
             return Done(**stamp, status="cancelled", duration_ms=duration_ms, tests=tests)
         memory_words = ("MemoryError", "OutOfMemoryError")
-        if oom or (error is not None and (error.type in memory_words or "can't allocate memory" in error.message)):
-            message = f"Your code used more than the {self.limits.memory_mb} MiB memory limit and was stopped."
-            return Done(**stamp, status="memory_limit", duration_ms=duration_ms, tests=tests,
-                        error=ErrorInfo(type="MemoryLimit", message=message, line=error.line if error else None))
+        if oom or (
+            error is not None
+            and (error.type in memory_words or "can't allocate memory" in error.message)
+        ):
+            message = (
+                f"Your code used more than the {self.limits.memory_mb} MiB memory limit "
+                "and was stopped."
+            )
+            return Done(
+                **stamp,
+                status="memory_limit",
+                duration_ms=duration_ms,
+                tests=tests,
+                error=ErrorInfo(
+                    type="MemoryLimit", message=message, line=error.line if error else None
+                ),
+            )
         if self.result is not None:
-            return Done(**stamp, status=result["status"], exit_code=result.get("exit_code", exit_code),
-                        duration_ms=duration_ms, tests=tests, error=error)
+            return Done(
+                **stamp,
+                status=result["status"],
+                exit_code=result.get("exit_code", exit_code),
+                duration_ms=duration_ms,
+                tests=tests,
+                error=error,
+            )
         # The harness died without a result: the learner's code ended the process itself.
         if exit_code is not None and exit_code > 128:
             number = exit_code - 128
             if number == signal.SIGXCPU:
-                return Done(**stamp, status="timeout", duration_ms=duration_ms,
-                            error=ErrorInfo(type="Timeout", message="Your code used up its CPU time."))
-            name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
-            return Done(**stamp, status="error", exit_code=exit_code, duration_ms=duration_ms,
-                        error=ErrorInfo(type="Killed", message=f"Your program was killed by signal {name}."))
+                return Done(
+                    **stamp,
+                    status="timeout",
+                    duration_ms=duration_ms,
+                    error=ErrorInfo(type="Timeout", message="Your code used up its CPU time."),
+                )
+            name = (
+                signal.Signals(number).name
+                if number in signal.Signals._value2member_map_
+                else str(number)
+            )
+            return Done(
+                **stamp,
+                status="error",
+                exit_code=exit_code,
+                duration_ms=duration_ms,
+                error=ErrorInfo(
+                    type="Killed", message=f"Your program was killed by signal {name}."
+                ),
+            )
         if exit_code == 0:
             return Done(**stamp, status="completed", exit_code=0, duration_ms=duration_ms)
-        return Done(**stamp, status="error", exit_code=exit_code, duration_ms=duration_ms,
-                    error=ErrorInfo(type="Exit", message=f"Your program exited with code {exit_code}."))
+        return Done(
+            **stamp,
+            status="error",
+            exit_code=exit_code,
+            duration_ms=duration_ms,
+            error=ErrorInfo(type="Exit", message=f"Your program exited with code {exit_code}."),
+        )
 
 
 async def _pipe_reader(fd: int) -> asyncio.StreamReader:

@@ -1,9 +1,9 @@
 """The runner as an HTTP service (see shared design, "Runner service and CLI").
 
-    POST /v1/runs   a RunRequest; answers NDJSON events as they happen (closing the
-                    connection cancels the run); 413 code too large, 422 invalid, 503 queue full
-    GET  /healthz   {"status": "ok", "pool": {"warm", "busy", "queued"}, "device"}
-    GET  /metrics   Prometheus text
+POST /v1/runs   a RunRequest; answers NDJSON events as they happen (closing the
+                connection cancels the run); 413 code too large, 422 invalid, 503 queue full
+GET  /healthz   {"status": "ok", "pool": {"warm", "busy", "queued"}, "device"}
+GET  /metrics   Prometheus text
 """
 
 from __future__ import annotations
@@ -41,8 +41,11 @@ def create_app(settings: RunnerSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="torchdojo runner", version="1", lifespan=lifespan)
 
-    @app.post("/v1/runs", response_class=StreamingResponse,
-              responses={200: {"content": {"application/x-ndjson": {}}}, 413: {}, 503: {}})
+    @app.post(
+        "/v1/runs",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"application/x-ndjson": {}}}, 413: {}, 503: {}},
+    )
     async def create_run(body: RunRequest, request: Request) -> Response:
         """Run code in a fresh sandbox and stream its events as NDJSON."""
         pool: WarmPool = request.app.state.pool
@@ -52,8 +55,9 @@ def create_app(settings: RunnerSettings | None = None) -> FastAPI:
         except CodeTooLarge as exc:
             return JSONResponse({"detail": str(exc)}, status_code=413)
         except PoolBusy as exc:
-            return JSONResponse({"detail": str(exc)}, status_code=503,
-                                headers={"Retry-After": str(exc.retry_after)})
+            return JSONResponse(
+                {"detail": str(exc)}, status_code=503, headers={"Retry-After": str(exc.retry_after)}
+            )
 
         async def events() -> AsyncIterator[bytes]:
             stream = pool.run(body, ticket=ticket)
@@ -64,8 +68,11 @@ def create_app(settings: RunnerSettings | None = None) -> FastAPI:
                 ticket.release()
                 await stream.aclose()  # a closed connection ends the run and its sandbox
 
-        return StreamingResponse(events(), media_type="application/x-ndjson",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            events(),
+            media_type="application/x-ndjson",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:

@@ -60,6 +60,7 @@ try:
     import matplotlib
 
     matplotlib.use("Agg")
+    import dojo
     import matplotlib.pyplot as plt
     import numpy  # noqa: F401
     import pytest
@@ -68,13 +69,16 @@ try:
     import torch.nn
     import torchinfo
 
-    import dojo
-
     # The first training step pays for lazy imports (torch._dynamo via the optimizers) and the
     # autograd engine's start; and pytest's first session for its own. Pay both now.
     _layer = torch.nn.Linear(4, 2)
-    for _optimizer in (torch.optim.SGD(_layer.parameters(), lr=0.1), torch.optim.Adam(_layer.parameters())):
-        torch.nn.functional.cross_entropy(_layer(torch.randn(3, 4)), torch.tensor([0, 1, 0])).backward()
+    for _optimizer in (
+        torch.optim.SGD(_layer.parameters(), lr=0.1),
+        torch.optim.Adam(_layer.parameters()),
+    ):
+        torch.nn.functional.cross_entropy(
+            _layer(torch.randn(3, 4)), torch.tensor([0, 1, 0])
+        ).backward()
         _optimizer.step()
         _optimizer.zero_grad()
     os.makedirs("/tmp/.warm", exist_ok=True)
@@ -137,7 +141,12 @@ def record_metric(name: str, step: int | None, value: float, split: str | None) 
         os.write(2, f"[torchdojo] {name} is {value} at step {step}\n".encode())
         return
     dojo._history.setdefault((name, split), []).append((step or 0, value))
-    message: dict[str, Any] = {"type": "metric", "name": name, "step": int(step or 0), "value": value}
+    message: dict[str, Any] = {
+        "type": "metric",
+        "name": name,
+        "step": int(step or 0),
+        "value": value,
+    }
     if split:
         message["split"] = split
     send(message)
@@ -179,7 +188,13 @@ def send_open_figures() -> None:
         else:
             buffer = io.BytesIO()
             figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-            send({"type": "figure", "format": "png", "data": base64.b64encode(buffer.getvalue()).decode()})
+            send(
+                {
+                    "type": "figure",
+                    "format": "png",
+                    "data": base64.b64encode(buffer.getvalue()).decode(),
+                }
+            )
             _figures_sent += 1
         plt.close(figure)
 
@@ -202,7 +217,9 @@ def send_summary(namespace: dict[str, Any], spec: dict[str, Any]) -> None:
             raise TypeError(f"`{factory_name}()` returned {type(model).__name__}, not an nn.Module")
         parameter = next(model.parameters(), None)
         device = parameter.device if parameter is not None else torch.device("cpu")
-        result = torchinfo.summary(model, input_size=tuple(spec["input_size"]), verbose=0, device=device)
+        result = torchinfo.summary(
+            model, input_size=tuple(spec["input_size"]), verbose=0, device=device
+        )
     except Exception as exc:  # the learner's model: any failure is theirs to read, not ours
         os.write(2, f"[torchdojo] no model summary: {type(exc).__name__}: {exc}\n".encode())
         return
@@ -272,8 +289,12 @@ def run_learner_code(source: str) -> tuple[types.ModuleType, dict[str, Any] | No
         if not isinstance(status, int):
             print(status, file=sys.stderr)
             status = 1
-        return module, {"type": "SystemExit", "message": f"exit code {status}", "line": None}, status
-    except BaseException as exc:  # noqa: BLE001 -- whatever the learner raised is reported
+        return (
+            module,
+            {"type": "SystemExit", "message": f"exit code {status}", "line": None},
+            status,
+        )
+    except BaseException as exc:
         return module, learner_error(exc), 1
     finally:
         sys.stdout.flush()
@@ -381,7 +402,9 @@ class ChecksPlugin:
             )
 
 
-def run_checks(source: str, submission: types.ModuleType, learner_failed: dict[str, Any] | None) -> dict[str, int]:
+def run_checks(
+    source: str, submission: types.ModuleType, learner_failed: dict[str, Any] | None
+) -> dict[str, int]:
     folder = os.path.join(WORK_DIR, ".checks")
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, CHECKS_FILE)
@@ -390,8 +413,22 @@ def run_checks(source: str, submission: types.ModuleType, learner_failed: dict[s
     plugin = ChecksPlugin(submission, learner_failed)
     plugin._items = {}
     # unraisableexception runs gc.collect() over and over at session end: 0.7 s of nothing.
-    args = [path, "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:unraisableexception", "--rootdir", folder,
-            "-c", os.devnull, "-s", "-W", "ignore::DeprecationWarning"]
+    args = [
+        path,
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:terminal",
+        "-p",
+        "no:unraisableexception",
+        "--rootdir",
+        folder,
+        "-c",
+        os.devnull,
+        "-s",
+        "-W",
+        "ignore::DeprecationWarning",
+    ]
     sys.stdout.flush()
     pytest.main(args, plugins=[plugin])
     return plugin.counts

@@ -62,8 +62,12 @@ def secret_file(tmp_path_factory):
 def test_hostile_code_is_contained(pool: PoolDriver, case: str, host_listener, secret_file) -> None:
     port, accepted = host_listener
     source = (CASES / f"{case}.py").read_text()
-    code = (source.replace("{HOST_PORT}", str(port)).replace("{SECRET_FILE}", str(secret_file))
-            .replace("{SECRET_NAME}", SECRET).replace("{SECRET}", SECRET))
+    code = (
+        source.replace("{HOST_PORT}", str(port))
+        .replace("{SECRET_FILE}", str(secret_file))
+        .replace("{SECRET_NAME}", SECRET)
+        .replace("{SECRET}", SECRET)
+    )
     checks = CASES / f"{case}.checks.py"
     fields = {"mode": "check", "checks": checks.read_text()} if checks.exists() else {}
     events = pool.run(code, limits=SMALL, **fields)
@@ -71,7 +75,11 @@ def test_hostile_code_is_contained(pool: PoolDriver, case: str, host_listener, s
     elapsed = done.t - events[0].t  # from the sandbox taking the job to its end
     stdout = output_of(events)
 
-    assert done.status in expected_statuses(source), (done, stdout[-2000:], output_of(events, "stderr")[-2000:])
+    assert done.status in expected_statuses(source), (
+        done,
+        stdout[-2000:],
+        output_of(events, "stderr")[-2000:],
+    )
     assert "ESCAPED" not in stdout, stdout
     assert elapsed < SMALL.wall_s + 10, f"the run took {elapsed:.1f}s; limits must stop it"
     assert not accepted, "sandboxed code reached a service on the host's loopback"
@@ -84,7 +92,9 @@ def test_hostile_code_is_contained(pool: PoolDriver, case: str, host_listener, s
         assert '"status": "passed"' in stdout  # the printed forgery is just output
     if case == "setsid_daemon":
         time.sleep(0.5)
-        leftovers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p) == "sleep 987654"]
+        leftovers = [
+            p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p) == "sleep 987654"
+        ]
         assert not leftovers, "a daemon outlived its sandbox"
     if case == "fill_disk":
         assert "stopped after" in stdout
@@ -121,7 +131,8 @@ def test_sandbox_runs_as_unprivileged_user_without_capabilities(pool: PoolDriver
     code = (
         "import os\n"
         "status = open('/proc/self/status').read()\n"
-        "caps = [l for l in status.splitlines() if l.startswith(('CapEff', 'CapBnd', 'NoNewPrivs'))]\n"
+        "wanted = ('CapEff', 'CapBnd', 'NoNewPrivs')\n"
+        "caps = [l for l in status.splitlines() if l.startswith(wanted)]\n"
         "print(os.getuid(), os.getgid(), *caps, sep='|')\n"
         "print(open('/proc/1/cmdline').read().split(chr(0))[0])\n"
     )

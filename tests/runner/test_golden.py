@@ -32,9 +32,15 @@ def normalise(events: list[Event]) -> list[dict[str, Any]]:
         if data["type"] == "metric":
             continue
         if data["type"] == "figure":
-            data["data"] = "png" if base64.b64decode(data["data"]).startswith(b"\x89PNG") else "not png"
-        if data["type"] == "output" and result and result[-1]["type"] == "output" \
-                and result[-1]["stream"] == data["stream"]:
+            data["data"] = (
+                "png" if base64.b64decode(data["data"]).startswith(b"\x89PNG") else "not png"
+            )
+        if (
+            data["type"] == "output"
+            and result
+            and result[-1]["type"] == "output"
+            and result[-1]["stream"] == data["stream"]
+        ):
             result[-1]["text"] += data["text"]
             continue
         result.append(data)

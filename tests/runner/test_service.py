@@ -28,10 +28,18 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def service() -> Iterator[str]:
     port = _free_port()
-    env = {**os.environ, "RUNNER_POOL_SIZE": "1", "RUNNER_QUEUE_SIZE": "0", "RUNNER_MAX_CODE_KB": "4"}
+    env = {
+        **os.environ,
+        "RUNNER_POOL_SIZE": "1",
+        "RUNNER_QUEUE_SIZE": "0",
+        "RUNNER_MAX_CODE_KB": "4",
+    }
     process = subprocess.Popen(
-        [sys.executable, "-m", "runner", "serve", "--port", str(port)], env=env, cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "runner", "serve", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -67,7 +75,7 @@ def _run(url: str, body: dict) -> list:
 def test_run_streams_ndjson_events(service: str) -> None:
     _wait_warm(service)
     events = _run(service, {"code": "print('hi')\nprint('there')", "mode": "run"})
-    assert [e.type for e in events][0] == "started" and isinstance(events[-1], Done)
+    assert events[0].type == "started" and isinstance(events[-1], Done)
     assert "".join(e.text for e in events if e.type == "output") == "hi\nthere\n"
     assert events[-1].status == "completed"
 
@@ -92,7 +100,10 @@ def test_oversized_code_is_413(service: str) -> None:
 
 def test_full_queue_is_503_with_retry_after_and_disconnect_cancels(service: str) -> None:
     _wait_warm(service)
-    slow = {"code": "import time\nprint('busy', flush=True)\ntime.sleep(30)", "limits": {"wall_s": 40}}
+    slow = {
+        "code": "import time\nprint('busy', flush=True)\ntime.sleep(30)",
+        "limits": {"wall_s": 40},
+    }
     with httpx.stream("POST", f"{service}/v1/runs", json=slow, timeout=60) as response:
         lines = response.iter_lines()
         assert parse_event(next(lines)).type == "started"
@@ -114,8 +125,13 @@ def test_full_queue_is_503_with_retry_after_and_disconnect_cancels(service: str)
 def test_cli_runs_a_file_and_exits_zero_whatever_the_code_did(tmp_path: Path) -> None:
     program = tmp_path / "broken.py"
     program.write_text("print('before')\nraise ValueError('bad value')\n")
-    result = subprocess.run([sys.executable, "-m", "runner", "run", str(program)],
-                            capture_output=True, text=True, timeout=180, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "runner", "run", str(program)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
     events = [parse_event(line) for line in result.stdout.splitlines()]
     done = events[-1]
@@ -127,8 +143,14 @@ def test_without_bubblewrap_the_runner_refuses_to_start(tmp_path: Path) -> None:
     program = tmp_path / "hello.py"
     program.write_text("print('hi')\n")
     env = {**os.environ, "RUNNER_BWRAP": "bwrap-not-installed"}
-    result = subprocess.run([sys.executable, "-m", "runner", "run", str(program)],
-                            capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "runner", "run", str(program)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=ROOT,
+    )
     assert result.returncode == 2
     assert result.stdout == ""  # nothing ran, sandboxed or not
     assert "bubblewrap" in result.stderr and "apt-get install bubblewrap" in result.stderr
