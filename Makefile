@@ -32,13 +32,13 @@ $(INSTALLED): pyproject.toml
 
 ## lint: ruff and mypy
 lint: setup
-	$(BIN)/ruff check app runner tests bench
-	$(BIN)/ruff format --check app runner tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff check --fix .
-	$(BIN)/ruff format app runner tests bench
+	$(BIN)/ruff format .
 
 ## bench: the runner's latency and throughput figures (see README)
 bench: setup
