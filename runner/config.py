@@ -40,6 +40,9 @@ class RunnerSettings(BaseSettings):
         ),
         description="the most any lesson may ask for",
     )
+    queue_timeout_s: float = Field(
+        900, gt=0, description="how long a queued run may wait for a sandbox before it fails"
+    )
     tmpfs_mb: int = Field(
         256, ge=8, le=65536, description="size of each sandbox's writable /tmp, MiB"
     )

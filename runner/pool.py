@@ -246,7 +246,7 @@ class WarmPool:
         limits = self.resolve_limits(request.limits)
         queued_at = time.monotonic()
         try:
-            sandbox = await asyncio.wait_for(self._ready.get(), self.settings.warmup_timeout_s * 2)
+            sandbox = await asyncio.wait_for(self._ready.get(), self.settings.queue_timeout_s)
         except TimeoutError:
             reason = self.last_error or "no sandbox became free in time"
             yield _internal_error(

@@ -646,13 +646,25 @@ class Sandbox:
                     yield event
                 if run.ended_by:
                     break
+                if run.result is not None:
+                    # The harness's last word. What it printed before is already in the pipes
+                    # (it flushes first): let the loop read that, then end the run now instead
+                    # of waiting ~60 ms for torch and bubblewrap to exit.
+                    for _ in range(3):
+                        await asyncio.sleep(0)
+                    while not queue.empty():
+                        kind, payload = queue.get_nowait()
+                        if kind != "eof":
+                            for event in run.accept(kind, payload, clock):
+                                yield event
+                    break
         except asyncio.CancelledError:
             run.ended_by = "cancelled"
             raise
         finally:
             for task in readers:
                 task.cancel()
-            exit_code = await self.kill(grace_s=0.5 if run.ended_by is None else 0.0)
+            exit_code = await self.kill()
         yield run.done(clock, exit_code, oom=self.oom_killed)
 
     async def _pump_output(
