@@ -17,6 +17,7 @@ run: setup
 
 ## test: set everything up, lint, and run the whole test suite
 test: setup lint
+	@scripts/system-deps.sh test
 	$(BIN)/pytest
 
 setup: system-deps $(INSTALLED)

@@ -9,8 +9,35 @@ import sys
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    # Until the web app lands, the runner service is what `torchdojo serve` serves.
-    uvicorn.run("runner.service:create_app", factory=True, host=args.host, port=args.port)
+    uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port)
+    return 0
+
+
+def _create_user(args: argparse.Namespace) -> int:
+    import getpass
+
+    from app.auth import AuthError, create_user
+    from app.config import get_settings
+    from app.db import make_engine, make_sessionmaker, migrate
+
+    settings = get_settings()
+    migrate(settings.database_url)
+    password = args.password or getpass.getpass(f"Password for {args.email}: ")
+    with make_sessionmaker(make_engine(settings.database_url))() as session:
+        try:
+            user = create_user(session=session, email=args.email, password=password, role=args.role)
+        except AuthError as exc:
+            print(f"torchdojo: {exc}", file=sys.stderr)
+            return 1
+    print(f"Created {user.role} {user.email}")
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from app.config import get_settings
+    from app.db import migrate
+
+    migrate(get_settings().database_url)
     return 0
 
 
@@ -28,6 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(func=_serve)
+
+    user = sub.add_parser("create-user", help="create an account (e.g. the first admin)")
+    user.add_argument("email")
+    user.add_argument("--role", choices=["learner", "instructor", "admin"], default="learner")
+    user.add_argument("--password", help="default: asked for without echo")
+    user.set_defaults(func=_create_user)
+
+    migrate_cmd = sub.add_parser("migrate", help="bring the database schema up to date")
+    migrate_cmd.set_defaults(func=_migrate)
 
     content = sub.add_parser("content", help="instructors: work with lessons")
     content_sub = content.add_subparsers(dest="content_command", required=True)

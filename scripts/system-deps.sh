@@ -14,6 +14,12 @@ need bubblewrap command -v bwrap
 need libseccomp2 sh -c 'ldconfig -p | grep -q libseccomp.so.2'
 need util-linux sh -c 'command -v setpriv && command -v prlimit'
 python3 -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null || missing+=(python3)
+need nodejs command -v node
+need npm command -v npm
+if [ "$profile" = test ]; then
+  need chromium command -v chromium
+  need postgresql sh -c 'ls /usr/lib/postgresql/*/bin/initdb'
+fi
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 

@@ -1,0 +1,68 @@
+"""The web app's settings: one class, read from TORCHDOJO_* environment variables (and .env)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET = "dev-only-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Every option of the web app. The runner has its own (RUNNER_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="TORCHDOJO_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = Field(
+        "development", description="production refuses placeholder secrets and sets Secure cookies"
+    )
+    secret_key: str = Field(
+        DEV_SECRET, description="signs session cookies; long and random in production"
+    )
+    database_url: str = Field(
+        f"sqlite:///{ROOT / 'var' / 'torchdojo.sqlite3'}",
+        description="SQLAlchemy URL: a SQLite file by default, postgresql+psycopg://… deployed",
+    )
+    content_dir: Path = Field(ROOT / "content", description="the folder of courses")
+    runner_url: str | None = Field(
+        None,
+        description="runner service URL(s), comma-separated; unset: run an embedded sandbox pool "
+        "in this process",
+    )
+    runner_pool_size: int | None = Field(
+        None, ge=1, description="embedded pool size (default: the runner's RUNNER_POOL_SIZE)"
+    )
+    max_code_kb: int = Field(
+        64, ge=1, le=4096, description="largest code a learner may submit, KiB"
+    )
+    runs_per_minute: int = Field(20, ge=1, description="runs one learner may start per minute")
+    secure_cookies: bool | None = Field(
+        None, description="Secure flag on the session cookie (default: on in production)"
+    )
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_in_production(self) -> Settings:
+        if self.environment == "production" and (
+            self.secret_key == DEV_SECRET or len(self.secret_key) < 32
+        ):
+            raise ValueError(
+                "TORCHDOJO_SECRET_KEY must be a random value of 32+ characters in production "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        return self
+
+    @property
+    def cookies_secure(self) -> bool:
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return self.environment == "production"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,80 @@
+"""create_app: the torchdojo web app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from app.config import ROOT, Settings, get_settings
+from app.db import make_engine, make_sessionmaker, migrate
+from app.routes import api
+from app.runners import make_runner
+from app.runs import RunManager
+
+log = logging.getLogger("app")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        migrate(settings.database_url)
+        runner = make_runner(settings.runner_url, settings.runner_pool_size)
+        await runner.start()
+        app.state.runner = runner
+        app.state.runs = RunManager(
+            runner=runner, sessions=sessions, runs_per_minute=settings.runs_per_minute
+        )
+        try:
+            yield
+        finally:
+            await app.state.runs.close()
+            await runner.close()
+            engine.dispose()
+
+    app = FastAPI(title="torchdojo", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.sessions = sessions
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="torchdojo_session",
+        same_site="lax",
+        https_only=settings.cookies_secure,
+        max_age=14 * 24 * 3600,
+    )
+    app.mount("/static", StaticFiles(directory=ROOT / "static", check_dir=False), name="static")
+    app.include_router(api)
+
+    @app.exception_handler(RequestValidationError)
+    async def readable_validation_error(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'][1:]) or 'body'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        return JSONResponse(
+            {"detail": f"The request is not valid: {problems}.", "errors": jsonable(exc.errors())},
+            422,
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+
+    return app
+
+
+def jsonable(errors: object) -> object:
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(errors, custom_encoder={Exception: str})

@@ -1,0 +1,41 @@
+"""Lesson lookups shared by the routes, and the solution endpoint."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+from sqlalchemy import select
+
+from app.auth import CurrentUser
+from app.content import Course, Lesson, find_lesson
+from app.deps import CoursesDep, SessionDep
+from app.models import Progress
+from app.schemas import SolutionPublic
+
+router = APIRouter(prefix="/api/lessons", tags=["lessons"])
+
+
+def lesson_or_404(courses: list[Course], key: str) -> Lesson:
+    course, _, slug = key.partition("/")
+    lesson = find_lesson(courses, course, slug)
+    if lesson is None:
+        raise HTTPException(404, f"There is no lesson {key!r}. Pick one from the course page.")
+    return lesson
+
+
+@router.get("/{course}/{lesson}/solution")
+def solution(
+    course: str, lesson: str, user: CurrentUser, db: SessionDep, courses: CoursesDep
+) -> SolutionPublic:
+    """The reference solution, once the learner has had a failed check (or passed)."""
+    key = f"{course}/{lesson}"
+    found = lesson_or_404(courses, key)
+    progress = db.scalar(
+        select(Progress).where(Progress.user_id == user.id, Progress.lesson_key == key)
+    )
+    if user.role == "learner" and (
+        progress is None or (progress.failed_checks == 0 and progress.status != "passed")
+    ):
+        raise HTTPException(
+            403, "Press Check first: the solution opens after a check that did not pass."
+        )
+    return SolutionPublic(code=found.solution)

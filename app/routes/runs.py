@@ -1,0 +1,104 @@
+"""Runs: start one, follow its events (SSE), cancel it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException
+from fastapi.responses import StreamingResponse
+
+from app.auth import CurrentUser, verify_csrf
+from app.deps import CoursesDep, RunsDep, SessionDep, SettingsDep
+from app.models import Run
+from app.routes import drafts
+from app.routes.lessons import lesson_or_404
+from app.runners import RunnerBusy
+from app.runs import RateLimited
+from app.schemas import RunCreate, RunCreated, RunPublic
+
+router = APIRouter(prefix="/api/runs", tags=["runs"])
+
+
+def own_run(db: SessionDep, run_id: str, user_id: int) -> Run:
+    run = db.get(Run, run_id)
+    if run is None or run.user_id != user_id:  # another learner's run does not exist for you
+        raise HTTPException(404, "No such run.")
+    return run
+
+
+@router.post(
+    "", status_code=201, dependencies=[Depends(verify_csrf)], responses={413: {}, 429: {}, 503: {}}
+)
+async def create_run(
+    body: RunCreate,
+    user: CurrentUser,
+    db: SessionDep,
+    courses: CoursesDep,
+    runs: RunsDep,
+    settings: SettingsDep,
+) -> RunCreated:
+    """Save the code as the learner's draft, then run or check it.
+
+    The learner's previous run, if still going, is cancelled: one active run per learner."""
+    lesson = lesson_or_404(courses, body.lesson)
+    drafts.check_code_size(body.code, settings.max_code_kb)
+    drafts.save(db, user.id, body.lesson, body.code)  # saved before anything can go wrong
+    try:
+        run = await runs.start(
+            user_id=user.id, lesson_key=body.lesson, lesson=lesson, code=body.code, mode=body.mode
+        )
+    except RateLimited as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
+    except RunnerBusy as exc:
+        raise HTTPException(
+            503, f"{exc} Your code is saved.", headers={"Retry-After": str(exc.retry_after)}
+        ) from exc
+    return RunCreated(id=run.id, events_url=f"/api/runs/{run.id}/events")
+
+
+@router.get("/{run_id}")
+def get_run(run_id: str, user: CurrentUser, db: SessionDep) -> RunPublic:
+    return RunPublic.model_validate(own_run(db, run_id, user.id))
+
+
+@router.get(
+    "/{run_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def run_events(
+    run_id: str,
+    user: CurrentUser,
+    db: SessionDep,
+    runs: RunsDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Server-sent events: what is stored first, then live; resumes after Last-Event-ID."""
+    own_run(db, run_id, user.id)
+    db.close()  # do not hold a connection for the stream's lifetime
+    try:
+        after = int(last_event_id) if last_event_id is not None else -1
+    except ValueError:
+        after = -1
+
+    async def stream() -> AsyncIterator[str]:
+        yield "retry: 1000\n\n"
+        async for event in runs.follow(run_id, after):
+            data = json.dumps(event, separators=(",", ":"))
+            yield f"id: {event['seq']}\nevent: message\ndata: {data}\n\n"
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("/{run_id}/cancel", status_code=202, dependencies=[Depends(verify_csrf)])
+async def cancel_run(
+    run_id: str, user: CurrentUser, db: SessionDep, runs: RunsDep
+) -> dict[str, bool]:
+    own_run(db, run_id, user.id)
+    return {"cancelled": await runs.cancel(run_id)}

@@ -1,0 +1,281 @@
+"""Runs: start one per learner at a time, store every event, and fan it out to browsers.
+
+A run's events go to the runner client's stream → an in-memory channel (for every browser
+following it, live) → the database (batched, for reconnects and history). A browser that
+reconnects with Last-Event-ID gets what it missed, from memory while the run is live and from
+the database afterwards. The final `done` settles the run's status and the learner's progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.content import Lesson
+from app.models import Progress, Run, RunEvent
+from app.runners import RunnerBusy, RunnerClient, internal_error
+from runner.protocol import Done, RunMode
+
+log = logging.getLogger("app.runs")
+FLUSH_EVERY_S = 0.2
+KEEP_FINISHED_S = 120  # finished channels stay in memory this long for late followers
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"You started many runs in the last minute. Try again in {retry_after} s.")
+        self.retry_after = retry_after
+
+
+class RunChannel:
+    """All events of one live run, for any number of followers."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.done = False
+        self.changed = asyncio.Condition()
+
+    async def publish(self, event: dict[str, Any]) -> None:
+        async with self.changed:
+            self.events.append(event)
+            self.done = self.done or event["type"] == "done"
+            self.changed.notify_all()
+
+    def _past(self, index: int) -> Callable[[], bool]:
+        return lambda: len(self.events) > index or self.done
+
+    async def follow(self, after_seq: int) -> AsyncIterator[dict[str, Any]]:
+        index = 0
+        while True:
+            async with self.changed:
+                await self.changed.wait_for(self._past(index))
+                batch = self.events[index:]
+                finished = self.done
+            index += len(batch)
+            for event in batch:
+                if event["seq"] > after_seq:
+                    yield event
+            if finished and index >= len(self.events):
+                return
+
+
+class RunManager:
+    def __init__(
+        self, *, runner: RunnerClient, sessions: sessionmaker[Session], runs_per_minute: int
+    ) -> None:
+        self.runner = runner
+        self.sessions = sessions
+        self.runs_per_minute = runs_per_minute
+        self.channels: dict[str, RunChannel] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.active: dict[int, str] = {}  # user id → their one active run
+        self.recent: dict[int, deque[float]] = defaultdict(deque)
+
+    # -- starting and stopping --
+
+    def _check_rate(self, user_id: int) -> None:
+        now = time.monotonic()
+        window = self.recent[user_id]
+        while window and now - window[0] > 60:
+            window.popleft()
+        if len(window) >= self.runs_per_minute:
+            raise RateLimited(int(60 - (now - window[0])) + 1)
+        window.append(now)
+
+    async def start(
+        self, *, user_id: int, lesson_key: str, lesson: Lesson, code: str, mode: RunMode
+    ) -> Run:
+        """Create the run and start it; a learner's previous active run is cancelled."""
+        self._check_rate(user_id)
+        previous = self.active.get(user_id)
+        if previous:
+            await self.cancel(previous)
+        run = Run(
+            id=uuid.uuid4().hex,
+            user_id=user_id,
+            lesson_key=lesson_key,
+            mode=mode,
+            code=code,
+            status="running",
+        )
+        with self.sessions() as session:
+            session.add(run)
+            progress = session.scalar(
+                select(Progress).where(
+                    Progress.user_id == user_id, Progress.lesson_key == lesson_key
+                )
+            )
+            if progress is None:
+                session.add(Progress(user_id=user_id, lesson_key=lesson_key, status="started"))
+            session.commit()
+        channel = self.channels[run.id] = RunChannel()
+        self.active[user_id] = run.id
+        try:
+            stream = await self.runner.open(lesson.run_request(code, mode))
+        except RunnerBusy:
+            self._forget(run.id, user_id)
+            with self.sessions() as session:
+                session.delete(session.get(Run, run.id))
+                session.commit()
+            raise
+        self.tasks[run.id] = asyncio.create_task(self._drive(run, stream, channel))
+        return run
+
+    async def cancel(self, run_id: str) -> bool:
+        task = self.tasks.get(run_id)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        return True
+
+    async def wait(self, run_id: str) -> None:
+        task = self.tasks.get(run_id)
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def close(self) -> None:
+        for run_id in list(self.tasks):
+            await self.cancel(run_id)
+
+    # -- driving one run --
+
+    async def _drive(self, run: Run, stream: AsyncIterator[Any], channel: RunChannel) -> None:
+        pending: list[dict[str, Any]] = []
+        last_flush = time.monotonic()
+        started_at = time.monotonic()
+        last_seq = -1
+        done: dict[str, Any] | None = None
+
+        async def handle(event: dict[str, Any]) -> None:
+            nonlocal last_flush, last_seq, done
+            last_seq = event["seq"]
+            pending.append(event)
+            if event["type"] == "done":
+                # Stored and settled before anyone hears of it: a browser that sees `done` and
+                # asks for the run (or reloads the page) finds its final status and progress.
+                done = event
+                await asyncio.to_thread(self._store, run.id, pending[:])
+                pending.clear()
+                await asyncio.to_thread(self._settle, run, event)
+            elif time.monotonic() - last_flush > FLUSH_EVERY_S:
+                await asyncio.to_thread(self._store, run.id, pending[:])
+                pending.clear()
+                last_flush = time.monotonic()
+            await channel.publish(event)
+
+        try:
+            async for event in stream:
+                await handle(event.model_dump(exclude_none=True))
+                if done:
+                    break
+            if done is None:
+                await handle(
+                    internal_error(last_seq + 1, started_at, "no final event").model_dump(
+                        exclude_none=True
+                    )
+                )
+        except asyncio.CancelledError:
+            if done is None:
+                cancelled = Done(
+                    seq=last_seq + 1,
+                    t=round(time.monotonic() - started_at, 6),
+                    status="cancelled",
+                    duration_ms=round((time.monotonic() - started_at) * 1000, 3),
+                )
+                await handle(cancelled.model_dump(exclude_none=True))
+        except Exception as exc:  # the runner client failed: the learner still gets a done
+            log.exception("run %s failed", run.id)
+            if done is None:
+                await handle(
+                    internal_error(last_seq + 1, started_at, type(exc).__name__).model_dump(
+                        exclude_none=True
+                    )
+                )
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
+            if pending:
+                await asyncio.to_thread(self._store, run.id, pending[:])
+            self._forget(run.id, run.user_id, keep_channel=True)
+
+    def _forget(self, run_id: str, user_id: int, keep_channel: bool = False) -> None:
+        if self.active.get(user_id) == run_id:
+            del self.active[user_id]
+        self.tasks.pop(run_id, None)
+        if not keep_channel:
+            self.channels.pop(run_id, None)
+        else:
+            asyncio.get_running_loop().call_later(KEEP_FINISHED_S, self.channels.pop, run_id, None)
+
+    def _store(self, run_id: str, events: list[dict[str, Any]]) -> None:
+        with self.sessions() as session:
+            session.add_all(
+                RunEvent(run_id=run_id, seq=e["seq"], type=e["type"], data=e) for e in events
+            )
+            session.commit()
+
+    def _settle(self, run: Run, done: dict[str, Any]) -> None:
+        """The run's final status, and the learner's progress on the lesson."""
+        tests = done.get("tests")
+        with self.sessions() as session:
+            stored = session.get(Run, run.id)
+            if stored is None:
+                return
+            stored.status = done["status"]
+            stored.finished_at = datetime.now(UTC)
+            if tests is not None:
+                stored.tests_passed = tests["passed"]
+                stored.tests_total = tests["passed"] + tests["failed"] + tests["errors"]
+            progress = session.scalar(
+                select(Progress).where(
+                    Progress.user_id == run.user_id, Progress.lesson_key == run.lesson_key
+                )
+            )
+            if progress is None:
+                progress = Progress(
+                    user_id=run.user_id, lesson_key=run.lesson_key, status="started"
+                )
+                session.add(progress)
+            if run.mode == "check" and tests is not None:
+                all_green = (
+                    done["status"] == "completed"
+                    and tests["passed"] > 0
+                    and not (tests["failed"] or tests["errors"])
+                )
+                if all_green:
+                    progress.status = "passed"
+                else:
+                    progress.failed_checks = (progress.failed_checks or 0) + 1
+            progress.updated_at = datetime.now(UTC)
+            session.commit()
+
+    # -- following --
+
+    async def follow(self, run_id: str, after_seq: int = -1) -> AsyncIterator[dict[str, Any]]:
+        """Every event after `after_seq`: live while the run is in memory, else from the database"""
+        channel = self.channels.get(run_id)
+        if channel is not None:
+            async for event in channel.follow(after_seq):
+                yield event
+            return
+        with self.sessions() as session:
+            rows = session.scalars(
+                select(RunEvent.data)
+                .where(RunEvent.run_id == run_id, RunEvent.seq > after_seq)
+                .order_by(RunEvent.seq)
+            ).all()
+        for data in rows:
+            yield data

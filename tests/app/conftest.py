@@ -1,0 +1,220 @@
+"""The real app over real HTTP: uvicorn in a subprocess, the embedded sandbox pool, and a
+database that is a real SQLite file or a real PostgreSQL server started here."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Postgres:
+    url: str
+    data: Path
+    bin: Path
+
+    def psql(self, sql: str) -> str:
+        port = re.search(r":(\d+)/", self.url).group(1)  # type: ignore[union-attr]
+        return subprocess.run(
+            [
+                str(self.bin / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                port,
+                "-U",
+                "postgres",
+                "-d",
+                "torchdojo",
+                "-tAc",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    """A throwaway PostgreSQL server on a loopback port (the Debian package's binaries)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        pytest.fail("PostgreSQL is not installed: scripts/system-deps.sh test installs it")
+    bin_dir = found[-1].parent
+    # Not under pytest's tmp folder: that is private to root, and postgres runs as its own user.
+    data = Path(tempfile.mkdtemp(prefix="torchdojo-pg-")) / "data"
+    port = free_port()
+    as_postgres: list[str] = []
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        shutil.chown(data.parent, "postgres", "postgres")
+        as_postgres = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
+    subprocess.run(
+        [*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *as_postgres,
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-w",
+            "-l",
+            str(data.parent / "log"),
+            "-o",
+            f"-p {port} -h 127.0.0.1 -k {data.parent}",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            str(bin_dir / "createdb"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "postgres",
+            "torchdojo",
+        ],
+        check=True,
+    )
+    yield Postgres(f"postgresql+psycopg://postgres@127.0.0.1:{port}/torchdojo", data, bin_dir)
+    subprocess.run(
+        [*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+        capture_output=True,
+    )
+    shutil.rmtree(data.parent, ignore_errors=True)
+
+
+@dataclass
+class Server:
+    url: str
+    database_url: str
+    process: subprocess.Popen[bytes]
+
+
+def start_server(database_url: str, tmp: Path, **env: str) -> Server:
+    port = free_port()
+    environment = {
+        **os.environ,
+        "TORCHDOJO_ENVIRONMENT": "test",
+        "TORCHDOJO_DATABASE_URL": database_url,
+        "TORCHDOJO_SECRET_KEY": "test-secret-" + "x" * 40,
+        "TORCHDOJO_RUNNER_POOL_SIZE": "2",
+        "TORCHDOJO_RUNS_PER_MINUTE": "100",
+        **env,
+    }
+    log = open(tmp / f"server-{port}.log", "wb")  # noqa: SIM115 -- lives as long as the server
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--port", str(port)],
+        cwd=ROOT,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited: {(tmp / f'server-{port}.log').read_text()[-3000:]}")
+        try:
+            health = httpx.get(f"{url}/healthz", timeout=5).json()
+            if health["runner"].get("pool", {}).get("warm", 1) >= 1:
+                return Server(url, database_url, process)
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        time.sleep(0.3)
+    process.kill()
+    pytest.fail("server did not become healthy")
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp(request.param)
+    if request.param == "sqlite":
+        database_url = f"sqlite:///{tmp / 'torchdojo.sqlite3'}"
+    else:
+        database_url = request.getfixturevalue("postgres").url
+    server = start_server(database_url, tmp)
+    yield server
+    server.process.terminate()
+    server.process.wait(30)
+
+
+class Learner:
+    """A browser-like client: cookies, and the CSRF token sent with every change."""
+
+    counter = 0
+
+    def __init__(self, base_url: str) -> None:
+        Learner.counter += 1
+        self.email = f"learner{Learner.counter}-{os.getpid()}-{time.monotonic_ns()}@example.com"
+        self.client = httpx.Client(base_url=base_url, timeout=60, follow_redirects=False)
+        self.csrf = self.client.get("/api/session").json()["csrf_token"]
+
+    def sign_up(self, password: str = "correct horse battery") -> Learner:
+        response = self.client.post(
+            "/signup", data={"email": self.email, "password": password, "csrf_token": self.csrf}
+        )
+        assert response.status_code == 303, response.text
+        self.csrf = self.client.get("/api/session").json()["csrf_token"]
+        return self
+
+    def post(
+        self, path: str, headers: dict[str, str] | None = None, **kwargs: object
+    ) -> httpx.Response:
+        headers = {"X-CSRF-Token": self.csrf, **(headers or {})}
+        return self.client.post(path, headers=headers, **kwargs)  # type: ignore[arg-type]
+
+    def put(
+        self, path: str, headers: dict[str, str] | None = None, **kwargs: object
+    ) -> httpx.Response:
+        headers = {"X-CSRF-Token": self.csrf, **(headers or {})}
+        return self.client.put(path, headers=headers, **kwargs)  # type: ignore[arg-type]
+
+    def events(self, run_id: str, last_event_id: int | None = None) -> list[dict]:
+        import json
+
+        headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
+        events = []
+        with self.client.stream(
+            "GET", f"/api/runs/{run_id}/events", headers=headers, timeout=120
+        ) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    events.append(json.loads(line[6:]))
+        return events
+
+
+@pytest.fixture
+def learner(server: Server) -> Learner:
+    return Learner(server.url).sign_up()

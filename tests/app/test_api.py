@@ -1,0 +1,163 @@
+"""The JSON API against the real app, the real sandbox and real databases (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.app.conftest import ROOT, Learner, Server
+
+SEED = ROOT / "content" / "intro-to-deep-learning" / "01-deep-learning-introduction"
+LESSON = "intro-to-deep-learning/deep-learning-introduction"
+
+
+def start(learner: Learner, code: str, mode: str = "run") -> str:
+    response = learner.post("/api/runs", json={"lesson": LESSON, "code": code, "mode": mode})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["events_url"] == f"/api/runs/{body['id']}/events"
+    return body["id"]
+
+
+def test_run_streams_events_and_is_stored(server: Server, learner: Learner) -> None:
+    run_id = start(learner, "print('hi from the sandbox')")
+    events = learner.events(run_id)
+    assert events[0]["type"] == "started" and events[-1]["type"] == "done"
+    assert [e["seq"] for e in events] == list(range(len(events)))
+    stdout = "".join(e["text"] for e in events if e["type"] == "output" and e["stream"] == "stdout")
+    assert stdout == "hi from the sandbox\n"
+    run = learner.client.get(f"/api/runs/{run_id}").json()
+    assert run["status"] == "completed" and run["finished_at"]
+    # Reconnecting with Last-Event-ID: only what came after it, from the database now.
+    assert [e["seq"] for e in learner.events(run_id, last_event_id=0)] == [
+        e["seq"] for e in events[1:]
+    ]
+
+
+def test_seed_solution_passes_every_check_and_progress_is_saved(
+    server: Server, learner: Learner
+) -> None:
+    run_id = start(learner, (SEED / "solution.py").read_text(), mode="check")
+    events = learner.events(run_id)
+    done = events[-1]
+    tests = [e for e in events if e["type"] == "test"]
+    assert done["status"] == "completed", done
+    assert tests and all(t["status"] == "passed" for t in tests), tests
+    assert done["tests"] == {"passed": len(tests), "failed": 0, "errors": 0}
+    assert any(e["type"] == "summary" for e in events)
+    assert len([e for e in events if e["type"] == "metric" and e["name"] == "loss"]) >= 2
+    page = learner.client.get("/").text
+    assert "passed" in page
+    if server.database_url.startswith("postgresql"):
+        from tests.app.conftest import Postgres  # noqa: F401 -- the same server the app writes to
+
+        count = _pg(server, f"SELECT count(*) FROM run_events WHERE run_id = '{run_id}'")
+        assert int(count) == len(events)
+        assert _pg(server, f"SELECT status FROM runs WHERE id = '{run_id}'") == "completed"
+
+
+def _pg(server: Server, sql: str) -> str:
+    import re
+    import subprocess
+
+    port = re.search(r":(\d+)/", server.database_url).group(1)  # type: ignore[union-attr]
+    psql = sorted(Path("/usr/lib/postgresql").glob("*/bin/psql"))[-1]
+    return subprocess.run(
+        [
+            str(psql),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            port,
+            "-U",
+            "postgres",
+            "-d",
+            "torchdojo",
+            "-tAc",
+            sql,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def test_starter_fails_checks_with_hints(server: Server, learner: Learner) -> None:
+    events = learner.events(start(learner, (SEED / "starter.py").read_text(), mode="check"))
+    failed = [e for e in events if e["type"] == "test" and e["status"] == "failed"]
+    assert failed and all(e["hint"] for e in failed)
+    solution = learner.client.get(f"/api/lessons/{LESSON}/solution")
+    assert solution.status_code == 200 and "def build_model" in solution.json()["code"]
+
+
+def test_solution_is_locked_before_a_failed_check(server: Server, learner: Learner) -> None:
+    response = learner.client.get(f"/api/lessons/{LESSON}/solution")
+    assert response.status_code == 403 and "Check" in response.json()["detail"]
+
+
+def test_drafts_are_saved_and_private(server: Server, learner: Learner) -> None:
+    assert learner.put(f"/api/drafts/{LESSON}", json={"code": "x = 1  # mine"}).status_code == 200
+    assert learner.client.get(f"/api/drafts/{LESSON}").json()["code"] == "x = 1  # mine"
+    run_id = start(learner, "print('private')")
+    other = Learner(server.url).sign_up()
+    assert other.client.get(f"/api/drafts/{LESSON}").status_code == 404
+    assert other.client.get(f"/api/runs/{run_id}").status_code == 404
+    assert other.client.get(f"/api/runs/{run_id}/events").status_code == 404
+    assert other.post(f"/api/runs/{run_id}/cancel").status_code == 404
+    # The lesson page shows the learner's own draft, and the starter to the other learner.
+    page = learner.client.get(f"/courses/{LESSON}").text
+    assert "print(&#39;private&#39;)" in page or "print('private')" in page
+    assert "TODO 1" in other.client.get(f"/courses/{LESSON}").text
+
+
+def test_changes_without_csrf_token_are_refused(server: Server, learner: Learner) -> None:
+    response = learner.client.post("/api/runs", json={"lesson": LESSON, "code": "print(1)"})
+    assert response.status_code == 403 and "Reload the page" in response.json()["detail"]
+    response = learner.client.put(
+        f"/api/drafts/{LESSON}", json={"code": "lost?"}, headers={"X-CSRF-Token": "forged"}
+    )
+    assert response.status_code == 403
+    anonymous = httpx.Client(base_url=server.url)
+    assert (
+        anonymous.post("/signup", data={"email": "a@b.c", "password": "12345678"}).status_code
+        == 403
+    )
+
+
+def test_not_signed_in_is_401_with_a_message(server: Server) -> None:
+    anonymous = Learner(server.url)
+    response = anonymous.post("/api/runs", json={"lesson": LESSON, "code": "print(1)"})
+    assert response.status_code == 401 and "Sign in" in response.json()["detail"]
+
+
+def test_bad_input_gets_a_clear_error_and_keeps_the_draft(server: Server, learner: Learner) -> None:
+    learner.put(f"/api/drafts/{LESSON}", json={"code": "kept = True"})
+    huge = learner.post("/api/runs", json={"lesson": LESSON, "code": "#" * (65 * 1024)})
+    assert huge.status_code == 413 and "limit is 64 KiB" in huge.json()["detail"]
+    invalid = learner.post("/api/runs", json={"lesson": LESSON, "code": "x", "mode": "sprint"})
+    assert invalid.status_code == 422 and "mode" in invalid.json()["detail"]
+    unknown = learner.post("/api/runs", json={"lesson": "nope/nothing", "code": "x"})
+    assert unknown.status_code == 404 and "no lesson" in unknown.json()["detail"]
+    malformed = learner.post(
+        "/api/runs", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert malformed.status_code == 422
+    assert learner.client.get(f"/api/drafts/{LESSON}").json()["code"] == "kept = True"
+
+
+def test_a_new_run_cancels_the_learners_previous_one(server: Server, learner: Learner) -> None:
+    first = start(learner, "import time\nprint('long', flush=True)\ntime.sleep(30)")
+    time.sleep(1)
+    second = start(learner, "print('second')")
+    first_done = learner.events(first)[-1]
+    assert first_done["type"] == "done" and first_done["status"] == "cancelled"
+    assert learner.events(second)[-1]["status"] == "completed"
+
+
+def test_cancel_endpoint_stops_a_run(server: Server, learner: Learner) -> None:
+    run_id = start(learner, "import time\ntime.sleep(30)")
+    time.sleep(0.5)
+    assert learner.post(f"/api/runs/{run_id}/cancel").status_code == 202
+    assert learner.events(run_id)[-1]["status"] == "cancelled"
