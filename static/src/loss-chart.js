@@ -1,0 +1,133 @@
+// The Loss tab: a live uPlot line chart of `metric` events, one series per (name, split).
+import uPlot from "uplot";
+
+const COLORS = ["#3b5bdb", "#e8590c", "#2b8a3e", "#ae3ec9", "#0c8599", "#c92a2a"];
+
+/** "loss (train)", "loss (val)", or just "loss" when the metric has no split. */
+export function seriesLabel(name, split) {
+  return split ? `${name} (${split})` : name;
+}
+
+/**
+ * Aligned columns for uPlot from {label: Map(step -> value)}: [steps, ...values per series],
+ * with null where a series has no point at a step.
+ */
+export function alignSeries(series) {
+  const labels = [...series.keys()];
+  const steps = new Set();
+  for (const points of series.values()) for (const step of points.keys()) steps.add(step);
+  const xs = [...steps].sort((a, b) => a - b);
+  return [labels, [xs, ...labels.map((label) => xs.map((x) => series.get(label).get(x) ?? null))]];
+}
+
+export class LossChart {
+  /** @param {HTMLElement} element  #loss-chart */
+  constructor(element) {
+    this.element = element;
+    this.series = new Map();
+    this.points = 0;
+    this.plot = null;
+    this.plotLabels = "";
+    this.frame = 0;
+    this.resizer = new ResizeObserver(() => this.resize());
+    this.resizer.observe(element);
+  }
+
+  reset() {
+    this.series = new Map();
+    this.points = 0;
+    this.destroyPlot();
+    this.element.dataset.points = "0";
+    const empty = document.createElement("p");
+    empty.className = "panel-empty";
+    empty.textContent =
+      "No training curve yet. When your code computes a loss, its values are drawn here live.";
+    this.element.replaceChildren(empty);
+  }
+
+  add(metric) {
+    const label = seriesLabel(metric.name, metric.split);
+    if (!this.series.has(label)) this.series.set(label, new Map());
+    const points = this.series.get(label);
+    if (!points.has(metric.step)) this.points += 1;
+    points.set(metric.step, metric.value);
+    this.element.dataset.points = String(this.points);
+    this.schedule();
+  }
+
+  schedule() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.draw();
+    });
+  }
+
+  size() {
+    const width = Math.floor(this.element.clientWidth);
+    const height = Math.max(160, Math.floor(this.element.clientHeight) - 40);
+    return { width, height };
+  }
+
+  draw() {
+    if (!this.series.size) return;
+    const { width, height } = this.size();
+    if (width < 50) return; // hidden tab: drawn when it is shown (see resize)
+    const [labels, data] = alignSeries(this.series);
+    const key = labels.join("\u0000");
+    if (this.plot && key === this.plotLabels) {
+      this.plot.setData(data);
+      return;
+    }
+    this.destroyPlot();
+    this.element.replaceChildren();
+    this.plotLabels = key;
+    this.plot = new uPlot(
+      {
+        width,
+        height,
+        class: "loss-plot",
+        scales: { x: { time: false } },
+        cursor: { drag: { x: true, y: false } },
+        legend: { live: true },
+        axes: [
+          { label: "step", stroke: "#555", grid: { stroke: "#eceef1" }, ticks: { stroke: "#d8dbe0" } },
+          { stroke: "#555", grid: { stroke: "#eceef1" }, ticks: { stroke: "#d8dbe0" }, size: 60 },
+        ],
+        series: [
+          { label: "step" },
+          ...labels.map((label, i) => ({
+            label,
+            stroke: COLORS[i % COLORS.length],
+            width: 2,
+            spanGaps: true,
+            points: { show: (u) => u.data[0].length < 60, size: 5 },
+            value: (u, v) => (v == null ? "—" : formatValue(v)),
+          })),
+        ],
+      },
+      data,
+      this.element,
+    );
+  }
+
+  resize() {
+    if (!this.series.size) return;
+    const { width, height } = this.size();
+    if (width < 50) return;
+    if (!this.plot) this.draw();
+    else if (this.plot.width !== width || this.plot.height !== height) this.plot.setSize({ width, height });
+  }
+
+  destroyPlot() {
+    if (this.plot) this.plot.destroy();
+    this.plot = null;
+    this.plotLabels = "";
+  }
+}
+
+function formatValue(v) {
+  const abs = Math.abs(v);
+  if (abs !== 0 && (abs < 1e-3 || abs >= 1e5)) return v.toExponential(3);
+  return v.toFixed(4);
+}

@@ -1,0 +1,119 @@
+// The run status line: `data-run-status` for tests and machines, a sentence for people.
+
+const LIMIT_DEFAULTS = {
+  timeout: "Stopped: your code ran longer than the time limit.",
+  memory_limit: "Stopped: your code used more memory than the limit.",
+  output_limit: "Stopped: your code printed more output than the limit.",
+};
+
+function seconds(ms) {
+  const s = (ms || 0) / 1000;
+  return s < 10 ? `${s.toFixed(1)} s` : `${Math.round(s)} s`;
+}
+
+/**
+ * The sentence for a finished run, from its `done` event.
+ * Returns {text, line}: `line` is the learner's line number the error points at, if any.
+ */
+export function describeDone(done) {
+  const error = done.error || null;
+  switch (done.status) {
+    case "completed": {
+      let text = `Completed in ${seconds(done.duration_ms)}`;
+      if (done.tests) {
+        const { passed = 0, failed = 0, errors = 0 } = done.tests;
+        const total = passed + failed + errors;
+        text += ` — ${passed} of ${total} check${total === 1 ? "" : "s"} passed`;
+      }
+      return { text, line: null };
+    }
+    case "error": {
+      if (!error) {
+        const code = done.exit_code;
+        return {
+          text: code != null ? `Your code exited with code ${code}` : "Your code stopped with an error",
+          line: null,
+        };
+      }
+      let text = `Your code raised ${error.type}`;
+      if (error.line) text += ` on line ${error.line}`;
+      if (error.message) text += `: ${error.message}`;
+      return { text, line: error.line || null };
+    }
+    case "timeout":
+    case "memory_limit":
+    case "output_limit":
+      return { text: (error && error.message) || LIMIT_DEFAULTS[done.status], line: null };
+    case "cancelled":
+      return { text: (error && error.message) || "Stopped: you cancelled the run.", line: null };
+    case "internal_error":
+      return {
+        text: `internal_error: ${(error && error.message) || "the runner failed"} — your code is saved; try again`,
+        line: null,
+      };
+    default:
+      return { text: `Finished: ${done.status}`, line: null };
+  }
+}
+
+/** Whether a finished run counts as a good outcome (green) or not (red). */
+export function tone(done) {
+  if (done.status === "completed") {
+    const t = done.tests;
+    return t && t.failed + t.errors > 0 ? "bad" : "good";
+  }
+  if (done.status === "cancelled") return "neutral";
+  return "bad";
+}
+
+export class RunStatus {
+  /** @param {HTMLElement} element  the [data-run-status] element */
+  constructor(element, { onLineClick } = {}) {
+    this.element = element;
+    this.onLineClick = onLineClick;
+  }
+
+  set(status, text, toneName = "neutral") {
+    this.element.dataset.runStatus = status;
+    this.element.dataset.tone = toneName;
+    this.element.replaceChildren(document.createTextNode(text));
+  }
+
+  running(mode) {
+    this.set("running", mode === "check" ? "Checking your code…" : "Running your code…", "busy");
+  }
+
+  /** A request that never became a run (401, 413, 429, 503…): the code stays as it is. */
+  rejected(detail, { signIn = false } = {}) {
+    this.set("not_started", detail, "bad");
+    if (signIn) {
+      const link = document.createElement("a");
+      const next = encodeURIComponent(location.pathname);
+      link.href = `/login?next=${next}`;
+      link.textContent = "Sign in to run code";
+      this.element.replaceChildren(link, document.createTextNode(` — ${detail}`));
+    }
+  }
+
+  done(done) {
+    const { text, line } = describeDone(done);
+    this.set(done.status, text, tone(done));
+    if (line && this.onLineClick) {
+      // Make "line 12" a link to that line in the editor.
+      const marker = `line ${line}`;
+      const at = text.indexOf(marker);
+      if (at >= 0) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "link-button";
+        button.textContent = marker;
+        button.addEventListener("click", () => this.onLineClick(line));
+        this.element.replaceChildren(
+          document.createTextNode(text.slice(0, at)),
+          button,
+          document.createTextNode(text.slice(at + marker.length)),
+        );
+      }
+    }
+  }
+}
