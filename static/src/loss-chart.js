@@ -1,6 +1,7 @@
 // The Loss tab: a live uPlot line chart of `metric` events, one series per (name, split).
 import uPlot from "uplot";
 
+const STEP_INCREMENTS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6];
 const COLORS = ["#3b5bdb", "#e8590c", "#2b8a3e", "#ae3ec9", "#0c8599", "#c92a2a"];
 
 /** "loss (train)", "loss (val)", or just "loss" when the metric has no split. */
@@ -65,7 +66,7 @@ export class LossChart {
 
   size() {
     const width = Math.floor(this.element.clientWidth);
-    const height = Math.max(160, Math.floor(this.element.clientHeight) - 40);
+    const height = Math.max(140, Math.floor(this.element.clientHeight) - 34); // the legend's room
     return { width, height };
   }
 
@@ -91,8 +92,15 @@ export class LossChart {
         cursor: { drag: { x: true, y: false } },
         legend: { live: true },
         axes: [
-          { label: "step", stroke: "#555", grid: { stroke: "#eceef1" }, ticks: { stroke: "#d8dbe0" } },
-          { stroke: "#555", grid: { stroke: "#eceef1" }, ticks: { stroke: "#d8dbe0" }, size: 60 },
+          {
+            stroke: "#5c6470",
+            grid: { stroke: "#eceef1" },
+            ticks: { stroke: "#d8dbe0" },
+            incrs: STEP_INCREMENTS, // steps are whole numbers: no 2.5 ticks
+            space: 50,
+            size: 36,
+          },
+          { stroke: "#5c6470", grid: { stroke: "#eceef1" }, ticks: { stroke: "#d8dbe0" }, size: 56, space: 24 },
         ],
         series: [
           { label: "step" },

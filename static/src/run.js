@@ -160,7 +160,10 @@ export class RunController {
     }
     if (this.mode === "check" || done.tests) {
       this.panels.tests.finish(done);
-      if (this.panels.tests.total > 0) this.tabs.show("tests");
+      if (this.panels.tests.total > 0) {
+        this.tabs.show("tests");
+        this.panels.tests.revealFirstFailure();
+      }
     }
     this.onFinished?.(done, this.mode);
   }

@@ -77,6 +77,7 @@ export class RunStatus {
     this.element.dataset.runStatus = status;
     this.element.dataset.tone = toneName;
     this.element.replaceChildren(document.createTextNode(text));
+    this.element.title = text;
   }
 
   running(mode) {
@@ -88,10 +89,11 @@ export class RunStatus {
     this.set("not_started", detail, "bad");
     if (signIn) {
       const link = document.createElement("a");
-      const next = encodeURIComponent(location.pathname);
-      link.href = `/login?next=${next}`;
+      link.href = `/login?next=${encodeURIComponent(location.pathname)}`;
       link.textContent = "Sign in to run code";
-      this.element.replaceChildren(link, document.createTextNode(` — ${detail}`));
+      // The server's sentence follows unless it says the same thing.
+      const rest = /^sign in\b/i.test(detail) ? ": your code stays here." : ` — ${detail}`;
+      this.element.replaceChildren(link, document.createTextNode(rest));
     }
   }
 

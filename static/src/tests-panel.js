@@ -66,7 +66,7 @@ export class TestsPanel {
       body.append(hint);
     }
     row.append(icon, body);
-    if (test.duration_ms) {
+    if (test.duration_ms >= 1) {
       const time = document.createElement("span");
       time.className = "test-time";
       time.textContent = formatMs(test.duration_ms);
@@ -95,6 +95,12 @@ export class TestsPanel {
       ? `${passed} of ${total} passed — well done!`
       : `${passed} of ${total} passed`;
     this.summaryLine.className = `tests-summary ${allPassed ? "tests-summary-passed" : "tests-summary-failed"}`;
+  }
+
+  /** Brings the first failing check into view (after the Tests tab is shown). */
+  revealFirstFailure() {
+    const row = this.list.querySelector(".test-failed, .test-error");
+    if (row) row.scrollIntoView({ block: "nearest" });
   }
 }
 
