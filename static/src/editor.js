@@ -2,9 +2,10 @@
 // with it both ways, so the form still posts the code and tests can read or set it there.
 import { indentWithTab } from "@codemirror/commands";
 import { python } from "@codemirror/lang-python";
-import { indentUnit } from "@codemirror/language";
+import { HighlightStyle, indentUnit, syntaxHighlighting } from "@codemirror/language";
 import { EditorState, Prec, RangeSetBuilder, StateEffect, StateField } from "@codemirror/state";
 import { Decoration, EditorView, GutterMarker, ViewPlugin, gutter, keymap } from "@codemirror/view";
+import { tags as t } from "@lezer/highlight";
 import { basicSetup } from "codemirror";
 
 const TODO = /\bTODO\b/;
@@ -76,6 +77,20 @@ const errorLineField = StateField.define({
   provide: (field) => EditorView.decorations.from(field),
 });
 
+/** The same palette as the lesson's highlighted code (static/css/pygments.css). */
+const highlightStyle = HighlightStyle.define([
+  { tag: [t.keyword, t.controlKeyword, t.definitionKeyword, t.moduleKeyword, t.operatorKeyword], color: "#a626a4" },
+  { tag: t.comment, color: "#6a737d", fontStyle: "italic" },
+  { tag: [t.string, t.special(t.string)], color: "#2a7a2a" },
+  { tag: t.escape, color: "#0e7c86" },
+  { tag: [t.number, t.bool, t.null], color: "#b35900" },
+  { tag: t.function(t.definition(t.variableName)), color: "#0550ae" },
+  { tag: t.definition(t.className), color: "#b35900", fontWeight: "600" },
+  { tag: t.meta, color: "#b35900" },
+  { tag: t.modifier, color: "#a626a4" },
+  { tag: t.invalid, color: "#b31d28" },
+]);
+
 const theme = EditorView.theme({
   "&": { height: "100%", fontSize: "14px", backgroundColor: "var(--editor-bg)" },
   ".cm-scroller": { fontFamily: "var(--font-mono)", lineHeight: "1.55" },
@@ -107,6 +122,7 @@ export function mountEditor({ textarea, parent, onRun, onCheck, onChange }) {
         keymap.of([indentWithTab]),
         indentUnit.of("    "),
         python(),
+        syntaxHighlighting(highlightStyle),
         todoGutter,
         todoLines,
         errorLineField,
@@ -170,6 +186,7 @@ export function mountCodeViewer(parent, code) {
       extensions: [
         basicSetup,
         python(),
+        syntaxHighlighting(highlightStyle),
         theme,
         EditorState.readOnly.of(true),
         EditorView.editable.of(false),
