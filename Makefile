@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 # unpinned torch would pull a multi-GB CUDA build. Docker images choose their own build.
 TORCH_VERSION ?= 2.13.0
 INSTALLED := $(VENV)/.installed
+# The browser bundle (CodeMirror, uPlot, our modules) is built from npm packages, never committed.
+BUNDLE := static/dist/app.js
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -20,7 +22,7 @@ test: setup lint
 	@scripts/system-deps.sh test
 	$(BIN)/pytest
 
-setup: system-deps $(INSTALLED)
+setup: system-deps $(INSTALLED) $(BUNDLE)
 
 system-deps:
 	@scripts/system-deps.sh
@@ -30,6 +32,10 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check "torch==$(TORCH_VERSION)"
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
 	@touch $@
+
+$(BUNDLE): package.json package-lock.json scripts/build-static.mjs $(wildcard static/src/*.js)
+	npm ci --no-audit --no-fund --loglevel=error
+	npm run build --silent
 
 ## lint: ruff and mypy
 lint: setup
@@ -50,4 +56,4 @@ content-check: setup
 	$(BIN)/torchdojo content check content
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache node_modules static/dist

@@ -102,9 +102,10 @@ finally:
 
 
 class Curve:
-    """One training curve. Points are throttled: each one is the mean of the losses since the
-    previous point, so a million-step loop sends a few hundred points, not a million, and the
-    values stay on the device until a point is due (no GPU sync per step)."""
+    """One training curve. Past the first FULL_DETAIL_STEPS steps, points are throttled: each one
+    is the mean of the losses since the previous point, so a million-step loop sends a few
+    hundred points, not a million, and the values stay on the device until a point is due (no
+    GPU sync per step)."""
 
     def __init__(self, name: str, split: str, interval_s: float) -> None:
         self.name, self.split, self.interval_s = name, split, interval_s
@@ -118,7 +119,9 @@ class Curve:
         self.total = self.total + value
         self.count += 1
         now = time.monotonic()
-        if self.count == self.step or now - self.last_sent >= self.interval_s:
+        # Every step of a short training shows on the chart; past FULL_DETAIL_STEPS, one point
+        # per interval (the mean since the last), so a long loop cannot flood the stream.
+        if self.step <= FULL_DETAIL_STEPS or now - self.last_sent >= self.interval_s:
             self.flush(now)
 
     def flush(self, now: float | None = None) -> None:
@@ -133,6 +136,7 @@ class Curve:
 
 _curves: dict[tuple[str, str], Curve] = {}
 METRIC_INTERVAL_S = 0.05
+FULL_DETAIL_STEPS = 200
 
 
 def record_metric(name: str, step: int | None, value: float, split: str | None) -> None:
