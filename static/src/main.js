@@ -100,10 +100,14 @@ function initLessonPage(form) {
   if (indicator) {
     drafts = new DraftSaver({
       url: `/api/drafts/${encodeURIComponent(course)}/${encodeURIComponent(lesson)}`,
+      lessonKey,
       getCode: editor.getCode,
       indicator,
       initialCode: editor.getCode(),
     });
+    // After a form post the page shows the posted code: that is newer than any local copy.
+    if (!document.getElementById("run-events")) drafts.restore(editor.setCode);
+    else drafts.forgetLocal();
   }
 
   const hintBox = $("#hints");
