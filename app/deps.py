@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
@@ -9,10 +10,12 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.content import Course, load_courses
+from app.content import Course, collect
 
 if TYPE_CHECKING:
     from app.runs import RunManager
+
+log = logging.getLogger("app.content")
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -26,8 +29,17 @@ def get_settings_dep(request: Request) -> Settings:
 
 
 def get_courses(request: Request) -> list[Course]:
+    """The valid courses and lessons. A broken lesson (say, one an instructor is still writing)
+    is left out and logged, never a reason to fail the learner's page."""
     # Cached per file by mtime: cheap per request, and edits show up without a restart.
-    return load_courses(request.app.state.settings.content_dir)
+    courses, errors = collect([request.app.state.settings.content_dir])
+    request.app.state.content_errors = errors
+    reported: set[str] = request.app.state.__dict__.setdefault("_content_errors_logged", set())
+    for error in errors:
+        if str(error) not in reported:
+            reported.add(str(error))
+            log.warning("content problem, lesson left out: %s", error)
+    return courses
 
 
 def get_runs(request: Request) -> RunManager:
