@@ -69,6 +69,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
+        wants_page = not request.url.path.startswith("/api") and "text/html" in request.headers.get(
+            "accept", ""
+        )
+        if wants_page:  # a person in a browser gets a page, not JSON
+            from app.templating import render
+
+            heading = {404: "Not found", 401: "Please sign in", 403: "Not allowed"}.get(
+                exc.status_code, "Something went wrong"
+            )
+            return render(
+                request,
+                "error.html",
+                None,
+                exc.status_code,
+                heading=heading,
+                detail=exc.detail,
+                code=exc.status_code,
+            )
         return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
 
     return app

@@ -49,3 +49,12 @@ def test_good_lessons_stay_available(app_with_broken_lesson: Server) -> None:
     )
     missing = client.get("/courses/intro-to-deep-learning/half-written")
     assert missing.status_code == 404 and "no lesson" in missing.json()["detail"]
+
+
+def test_a_browser_gets_a_readable_error_page(app_with_broken_lesson: Server) -> None:
+    page = httpx.get(
+        f"{app_with_broken_lesson.url}/courses/intro-to-deep-learning/half-written",
+        headers={"Accept": "text/html"},
+    )
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "Back to the courses" in page.text and "no lesson" in page.text
