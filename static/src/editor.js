@@ -8,7 +8,8 @@ import { Decoration, EditorView, GutterMarker, ViewPlugin, gutter, keymap } from
 import { tags as t } from "@lezer/highlight";
 import { basicSetup } from "codemirror";
 
-const TODO = /\bTODO\b/;
+// The numbered TODOs of an exercise ("# TODO 3: ..."), not prose that mentions TODOs.
+const TODO = /\bTODO\s+\d+/;
 
 const todoLine = Decoration.line({ class: "cm-todo-line" });
 
