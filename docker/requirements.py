@@ -35,7 +35,8 @@ def requirements(image: str, pyproject: Path) -> list[str]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] not in ("web", "runner"):
+    if len(sys.argv) not in (2, 3) or sys.argv[1] not in ("web", "runner"):
         sys.exit(__doc__)
-    root = Path(__file__).resolve().parent.parent
-    print("\n".join(requirements(sys.argv[1], root / "pyproject.toml")))
+    default = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    pyproject = Path(sys.argv[2]) if len(sys.argv) == 3 else default
+    print("\n".join(requirements(sys.argv[1], pyproject)))

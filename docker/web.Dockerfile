@@ -1,44 +1,44 @@
-# The web app: pages, JSON API, SSE streams, migrations. Built from the repository root:
+# The web app: pages, JSON API, SSE streams, migrations. From the repository root:
 #   docker build -f docker/web.Dockerfile -t torchdojo/web:0.1.0 .
-# Stage 1 builds the editor bundle with node; stage 2 installs the Python dependencies (no torch:
-# learners' code runs in the runner image); the final stage holds the app, the venv and the
-# bundle, runs as an unprivileged user, and has no compiler, no npm and no build-time CA.
+# (BuildKit, the default builder of Docker 23+ and of `docker compose`; on older engines set
+# DOCKER_BUILDKIT=1.) Each stage is one step with the build context mounted at /context, not
+# copied: one layer per stage, and build-only inputs (docker/extra-ca) enter no image layer.
+#
+# bundle: the editor bundle, built with node. venv: the Python dependencies (no torch: learners'
+# code runs in the runner image). The final stage holds the app, its venv and the bundle, runs
+# as an unprivileged user, and has no compiler, no npm, no pip and no build-time certificate.
 
 FROM node:20.19.2-bookworm-slim AS bundle
-WORKDIR /src
-COPY docker/extra-ca/ /tmp/extra-ca/
-COPY docker/trust-extra-ca.sh /tmp/
-COPY package.json package-lock.json ./
-RUN . /tmp/trust-extra-ca.sh && npm ci --no-audit --no-fund --loglevel=error
-COPY scripts/build-static.mjs scripts/
-COPY static/ static/
-RUN npm run build --silent && test -s static/dist/app.js
+RUN --mount=type=bind,target=/context \
+    mkdir -p /src/scripts \
+ && cp -r /context/package.json /context/package-lock.json /context/static /src/ \
+ && cp /context/scripts/build-static.mjs /src/scripts/ \
+ && cd /src \
+ && . /context/docker/trust-extra-ca.sh \
+ && npm ci --no-audit --no-fund --loglevel=error \
+ && npm run build --silent \
+ && test -s static/dist/app.js
 
 FROM python:3.11.13-slim-bookworm AS venv
-COPY docker/extra-ca/ /tmp/extra-ca/
-COPY docker/trust-extra-ca.sh docker/requirements.py pyproject.toml /tmp/
-RUN . /tmp/trust-extra-ca.sh \
+RUN --mount=type=bind,target=/context \
+    . /context/docker/trust-extra-ca.sh \
  && python -m venv /opt/venv \
- && python /tmp/requirements.py web >/tmp/requirements.txt \
- && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -r /tmp/requirements.txt \
+ && python /context/docker/requirements.py web /context/pyproject.toml >/tmp/requirements.txt \
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
+      -r /tmp/requirements.txt \
  && /opt/venv/bin/pip uninstall --yes --quiet pip
 
-FROM python:3.11.13-slim-bookworm AS source
-WORKDIR /app
-COPY app/ app/
-COPY runner/ runner/
-COPY content/ content/
-COPY templates/ templates/
-COPY static/ static/
-COPY docker/prestart.py docker/
-
 FROM python:3.11.13-slim-bookworm
-RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin torchdojo
-COPY --from=venv /opt/venv /opt/venv
-COPY --from=source /app /app
-COPY --from=bundle /src/static/dist/ /app/static/dist/
-WORKDIR /app
+RUN --mount=type=bind,target=/context \
+    --mount=type=bind,from=venv,source=/opt/venv,target=/build/venv \
+    --mount=type=bind,from=bundle,source=/src/static/dist,target=/build/dist \
+    useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin torchdojo \
+ && cp -a /build/venv /opt/venv \
+ && mkdir -p /app/docker \
+ && cp -r /context/app /context/runner /context/content /context/templates /context/static /app/ \
+ && cp /context/docker/prestart.py /app/docker/ \
+ && cp -r /build/dist /app/static/dist
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     PYTHONDONTWRITEBYTECODE=1 \

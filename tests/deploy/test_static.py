@@ -91,34 +91,40 @@ def test_every_referenced_path_exists(services: dict[str, Any]) -> None:
                 assert (ROOT / source).exists(), f"{name}: volume source {source} is missing"
 
 
-def _copy_sources(dockerfile: Path) -> list[str]:
-    sources = []
-    text = re.sub(r"\\\n", " ", dockerfile.read_text())
+def _context_paths(text: str) -> set[str]:
+    """Paths a Dockerfile reads from the build context: COPY/ADD sources, and /context/... in
+    steps that mount the context there (RUN --mount=type=bind,target=/context)."""
+    text = re.sub(r"\\\n", " ", text)
+    paths = {match.rstrip("/") for match in re.findall(r"/context/([\w./-]+)", text)}
     for line in text.splitlines():
         words = line.split()
-        if not words or words[0].upper() not in ("COPY", "ADD"):
-            continue
-        if any(word.startswith("--from=") for word in words):
-            continue
-        args = [word for word in words[1:] if not word.startswith("--")]
-        sources += args[:-1]
-    return sources
+        copies = words and words[0].upper() in ("COPY", "ADD")
+        if copies and not any(word.startswith("--from=") for word in words):
+            paths |= {w.rstrip("/") for w in words[1:-1] if not w.startswith("--")}
+    for script in ("docker/trust-extra-ca.sh",):
+        if script in paths:
+            paths |= _context_paths((ROOT / script).read_text())
+    return {path.split("/*")[0] for path in paths}
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
-def test_dockerfile_copies_exist_and_are_in_the_build_context(dockerfile: Path) -> None:
+def test_dockerfile_inputs_exist_and_are_in_the_build_context(dockerfile: Path) -> None:
     allowed = [
         line[1:].rstrip("/")
         for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.startswith("!")
     ]
-    sources = _copy_sources(dockerfile)
-    assert sources, "no COPY found"
-    for source in sources:
-        assert (ROOT / source).exists(), f"{dockerfile.name}: COPY {source}: no such path"
-        assert any(source.rstrip("/") == a or source.startswith(a + "/") for a in allowed), (
-            f"{dockerfile.name}: COPY {source} is excluded by .dockerignore"
+    text = dockerfile.read_text()
+    paths = _context_paths(text)
+    assert paths, "reads nothing from the build context"
+    for path in paths:
+        assert (ROOT / path).exists(), f"{dockerfile.name}: {path}: no such path"
+        assert any(path == a or path.startswith(a + "/") for a in allowed), (
+            f"{dockerfile.name}: {path} is excluded by .dockerignore"
         )
+    for step in re.sub(r"\\\n", " ", text).splitlines():
+        if "/context/" in step and step.startswith("RUN"):
+            assert "--mount=type=bind,target=/context" in step, step
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
