@@ -396,10 +396,6 @@ class Sandbox:
             str(fds["hosts"]),
             "/etc/hosts",
         ]
-        for tree in _readonly_trees(s.python):
-            for parent in reversed(Path(tree).parents[:-1]):
-                args += ["--perms", "0755", "--dir", str(parent)]
-            args += ["--ro-bind", tree, tree]
         args += [
             "--perms",
             "0755",
@@ -431,12 +427,14 @@ class Sandbox:
             tmpfs,
             "--tmpfs",
             "/dev/shm",
-            "--remount-ro",
-            "/",
-            "--chdir",
-            "/tmp",
-            "--clearenv",
         ]
+        # After the tmpfs mounts: a virtualenv under /tmp (a checkout in /tmp, say) would
+        # otherwise be hidden under the sandbox's own empty /tmp.
+        for tree in _readonly_trees(s.python):
+            for parent in reversed(Path(tree).parents[:-1]):
+                args += ["--perms", "0755", "--dir", str(parent)]
+            args += ["--ro-bind", tree, tree]
+        args += ["--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": "/tmp",
@@ -664,7 +662,10 @@ class Sandbox:
         finally:
             for task in readers:
                 task.cancel()
-            exit_code = await self.kill()
+            # Without a result the code ended the process itself (os._exit, a signal): give it a
+            # moment to finish exiting so its own exit status is the one reported.
+            natural_end = run.result is None and run.ended_by is None and run.internal is None
+            exit_code = await self.kill(grace_s=0.5 if natural_end else 0.0)
         yield run.done(clock, exit_code, oom=self.oom_killed)
 
     async def _pump_output(
