@@ -273,3 +273,28 @@ def test_docker_compose_accepts_the_files(tmp_path: Path) -> None:
         text=True,
     )
     assert missing.returncode != 0 and "in .env (see .env.example)" in missing.stderr
+
+
+@pytest.mark.parametrize("manifest", ["torchdojo.yaml", "runner-gpu.yaml"])
+def test_kubernetes_runner_is_unprivileged(manifest: str) -> None:
+    documents = [d for d in yaml.safe_load_all((ROOT / "k8s" / manifest).read_text()) if d]
+    runners = [
+        d
+        for d in documents
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == "torchdojo-runner"
+    ]
+    assert len(runners) == 1
+    pod = runners[0]["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "Localhost"
+    (container,) = pod["containers"]
+    security = container["securityContext"]
+    assert security["privileged"] is False and security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["readOnlyRootFilesystem"] is True
+    if manifest == "runner-gpu.yaml":
+        assert container["resources"]["requests"]["nvidia.com/gpu"] == 1
+        assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    else:
+        policies = [d for d in documents if d["kind"] == "NetworkPolicy"]
+        assert policies and policies[0]["spec"]["egress"] == [], "runners reach nothing"
