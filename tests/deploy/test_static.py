@@ -95,7 +95,11 @@ def _context_paths(text: str) -> set[str]:
     """Paths a Dockerfile reads from the build context: COPY/ADD sources, and /context/... in
     steps that mount the context there (RUN --mount=type=bind,target=/context)."""
     text = re.sub(r"\\\n", " ", text)
-    paths = {match.rstrip("/") for match in re.findall(r"/context/([\w./-]+)", text)}
+    paths = set()
+    for match in re.findall(r"/context/([\w./*-]+)", text):
+        if "*" in match:  # a glob: the folder it looks in
+            match = match[: match.index("*")].rpartition("/")[0]
+        paths.add(match.rstrip("/"))
     for line in text.splitlines():
         words = line.split()
         copies = words and words[0].upper() in ("COPY", "ADD")
@@ -104,7 +108,7 @@ def _context_paths(text: str) -> set[str]:
     for script in ("docker/trust-extra-ca.sh",):
         if script in paths:
             paths |= _context_paths((ROOT / script).read_text())
-    return {path.split("/*")[0] for path in paths}
+    return paths
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
