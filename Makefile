@@ -57,3 +57,8 @@ content-check: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache node_modules static/dist
+
+## deploy-test: docker-compose end to end on a real Docker engine: build, up, a check run, hostile code (root, ~15 min)
+.PHONY: deploy-test
+deploy-test: setup
+	TORCHDOJO_DEPLOY_TEST=1 $(BIN)/pytest -v -s --timeout=2400 tests/deploy/test_compose.py

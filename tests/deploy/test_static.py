@@ -91,23 +91,24 @@ def test_every_referenced_path_exists(services: dict[str, Any]) -> None:
                 assert (ROOT / source).exists(), f"{name}: volume source {source} is missing"
 
 
-def _context_paths(text: str) -> set[str]:
-    """Paths a Dockerfile reads from the build context: COPY/ADD sources, and /context/... in
-    steps that mount the context there (RUN --mount=type=bind,target=/context)."""
-    text = re.sub(r"\\\n", " ", text)
+def _steps(dockerfile: Path) -> list[str]:
+    return re.sub(r"\\\n", " ", dockerfile.read_text()).splitlines()
+
+
+def _context_paths(dockerfile: Path) -> set[str]:
+    """Paths a Dockerfile reads from the build context: COPY/ADD sources, and the sources of
+    RUN --mount=type=bind without from= (BuildKit mounts them from the context)."""
     paths = set()
-    for match in re.findall(r"/context/([\w./*-]+)", text):
-        if "*" in match:  # a glob: the folder it looks in
-            match = match[: match.index("*")].rpartition("/")[0]
-        paths.add(match.rstrip("/"))
-    for line in text.splitlines():
-        words = line.split()
-        copies = words and words[0].upper() in ("COPY", "ADD")
-        if copies and not any(word.startswith("--from=") for word in words):
+    for step in _steps(dockerfile):
+        words = step.split()
+        if not words:
+            continue
+        if words[0].upper() in ("COPY", "ADD") and not any(w.startswith("--from=") for w in words):
             paths |= {w.rstrip("/") for w in words[1:-1] if not w.startswith("--")}
-    for script in ("docker/trust-extra-ca.sh",):
-        if script in paths:
-            paths |= _context_paths((ROOT / script).read_text())
+        for mount in re.findall(r"--mount=(\S+)", step):
+            options = dict(option.partition("=")[::2] for option in mount.split(","))
+            if options.get("type") == "bind" and "from" not in options:
+                paths.add(options.get("source", ".").rstrip("/") or ".")
     return paths
 
 
@@ -118,17 +119,29 @@ def test_dockerfile_inputs_exist_and_are_in_the_build_context(dockerfile: Path) 
         for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.startswith("!")
     ]
-    text = dockerfile.read_text()
-    paths = _context_paths(text)
+    paths = _context_paths(dockerfile)
     assert paths, "reads nothing from the build context"
     for path in paths:
         assert (ROOT / path).exists(), f"{dockerfile.name}: {path}: no such path"
         assert any(path == a or path.startswith(a + "/") for a in allowed), (
             f"{dockerfile.name}: {path} is excluded by .dockerignore"
         )
-    for step in re.sub(r"\\\n", " ", text).splitlines():
-        if "/context/" in step and step.startswith("RUN"):
-            assert "--mount=type=bind,target=/context" in step, step
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_every_context_path_a_step_uses_is_mounted_in_that_step(dockerfile: Path) -> None:
+    for step in _steps(dockerfile):
+        if not step.startswith("RUN"):
+            continue
+        targets = re.findall(r"--mount=\S*target=(/context/[^,\s]+)", step)
+        command = re.sub(r"--mount=\S+", "", step)
+        trust = ROOT / "docker" / "trust-extra-ca.sh"
+        if "/context/docker/trust-extra-ca.sh" in command:
+            command += trust.read_text()
+        for used in re.findall(r"/context/[\w./-]+", command):
+            assert any(used == t or used.startswith(t + "/") for t in targets), (
+                f"{dockerfile.name}: {used} is not mounted in: {step[:80]}…"
+            )
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)

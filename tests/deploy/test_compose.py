@@ -1,0 +1,333 @@
+"""The deployment, end to end, on a real Docker engine: `make deploy-test` (root, ~10-15 min).
+
+Starts dockerd as /work/shared/docker-here.md shows, makes the base images that cannot be
+pulled here (tests/deploy/standins), builds both images (a CPU build of torch), brings
+docker-compose.yml up, signs up through the web API, runs the seed lesson's solution in check
+mode, and checks that every check passes, that the summary and loss events arrive, and that the
+run and its events are in PostgreSQL. Then the runner suite's hostile cases (network, host files,
+fork bomb, memory bomb, setsid daemon) run in the runner container, through its HTTP API from
+inside the compose network. Tears everything down and stops the engine.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+import docker  # the SDK, not the repository's docker/ folder
+from tests.app.conftest import Learner, free_port
+from tests.deploy import engine
+
+pytestmark = [
+    pytest.mark.skipif(
+        os.environ.get("TORCHDOJO_DEPLOY_TEST") != "1",
+        reason="the deployment test runs with `make deploy-test` (root, a Docker engine, "
+        "~15 minutes)",
+    ),
+    pytest.mark.timeout(2400),
+]
+
+ROOT = engine.ROOT
+PROJECT = "torchdojo-deploytest"
+SEED = ROOT / "content" / "intro-to-deep-learning" / "01-deep-learning-introduction"
+LESSON = "intro-to-deep-learning/deep-learning-introduction"
+ADVERSARIAL = ROOT / "tests" / "runner" / "adversarial"
+HOSTILE = ["network", "host_files", "fork_bomb", "memory_bomb", "setsid_daemon"]
+SMALL_LIMITS = {"wall_s": 8, "memory_mb": 768, "output_kb": 64, "processes": 64}
+SECRET = "dojo-secret-" + secrets.token_hex(4)
+LISTENER_PORT = 9999
+
+
+@dataclass
+class Deployment:
+    client: docker.DockerClient
+    url: str
+    compose: list[str]
+    env: dict[str, str]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def container(self, service: str):  # -> docker's Container
+        found = self.client.containers.list(
+            all=True,
+            filters={
+                "label": [
+                    f"com.docker.compose.project={PROJECT}",
+                    f"com.docker.compose.service={service}",
+                ]
+            },
+        )
+        assert found, f"no container for {service}"
+        return found[0]
+
+    def run_compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [*self.compose, "-p", PROJECT, *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"compose {' '.join(args)} failed:\n{result.stderr[-4000:]}")
+        return result
+
+    def exec(self, service: str, command: list[str], user: str | None = None) -> str:
+        result = self.container(service).exec_run(command, user=user or "")
+        output = result.output.decode(errors="replace")
+        assert result.exit_code == 0, f"{service}: {command[:3]} exited {result.exit_code}:{output}"
+        return output
+
+    def psql(self, sql: str) -> str:
+        return self.exec(
+            "db", ["psql", "-U", "torchdojo", "-d", "torchdojo", "-tAc", sql], user="postgres"
+        ).strip()
+
+
+def wait_healthy(deployment: Deployment, services: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for service in services:
+        while True:
+            container = deployment.container(service)
+            container.reload()
+            status = container.attrs["State"].get("Health", {}).get("Status")
+            if status == "healthy":
+                break
+            if container.status == "exited" or time.monotonic() > deadline:
+                logs = container.logs(tail=60).decode(errors="replace")
+                raise AssertionError(f"{service} is {container.status}/{status}:\n{logs}")
+            time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+    env_file = tmp_path_factory.mktemp("compose") / "deploy-test.env"
+    port = free_port()
+    env_file.write_text(
+        f"SECRET_KEY={secrets.token_urlsafe(48)}\n"
+        f"POSTGRES_PASSWORD={secrets.token_hex(24)}\n"
+        # The test talks plain HTTP to the published port; a real site sits behind TLS.
+        "SECURE_COOKIES=false\n"
+        "WEB_BIND=127.0.0.1\n"
+        f"WEB_PORT={port}\n"
+        "RUNNER_POOL_SIZE=2\n"
+        "RUNS_PER_MINUTE=100\n"
+    )
+    env = {
+        **os.environ,
+        "DOCKER_HOST": engine.DOCKER_HOST,
+        "COMPOSE_HTTP_TIMEOUT": "600",  # the vfs storage driver is slow to create containers
+    }
+    with engine.engine() as client:
+        timings["engine_s"] = time.monotonic() - started
+        mark = time.monotonic()
+        engine.ensure_base_images(client)
+        timings["base_images_s"] = time.monotonic() - mark
+        with engine.build_inputs() as args:
+            web = engine.build(client, "docker/web.Dockerfile", engine.WEB_IMAGE, {})
+            timings["build_web_s"] = web
+            timings["build_runner_s"] = engine.build(
+                client, "docker/runner.Dockerfile", engine.RUNNER_IMAGE, args
+            )
+        compose = [*engine.compose_command(), "--env-file", str(env_file)]
+        deployment = Deployment(client, f"http://127.0.0.1:{port}", compose, env, timings)
+        try:
+            mark = time.monotonic()
+            engine.log("docker-compose up")
+            deployment.run_compose("up", "-d", "--no-build")
+            wait_healthy(deployment, ["db", "runner", "web"], timeout=300)
+            deadline = time.monotonic() + 180
+            while _warm(deployment) < 1:
+                assert time.monotonic() < deadline, "no warm sandbox in the runner"
+                time.sleep(1)
+            timings["up_s"] = time.monotonic() - mark
+            yield deployment
+        finally:
+            logs = engine.WORK / "logs"
+            logs.mkdir(parents=True, exist_ok=True)
+            for service in ("db", "prestart", "runner", "web"):
+                try:
+                    text = deployment.container(service).logs().decode(errors="replace")
+                    (logs / f"{service}.log").write_text(text)
+                except Exception as exc:  # the logs are for diagnosis; never mask a failure
+                    engine.log(f"no logs for {service}: {exc}")
+            mark = time.monotonic()
+            deployment.run_compose("down", "--volumes", "--remove-orphans", check=False)
+            timings["down_s"] = time.monotonic() - mark
+            timings["total_s"] = time.monotonic() - started
+            (engine.WORK / "timings.json").write_text(json.dumps(timings, indent=2))
+            engine.log("timings: " + ", ".join(f"{k}={v:.0f}" for k, v in timings.items()))
+
+
+def _warm(deployment: Deployment) -> int:
+    try:
+        health = httpx.get(f"{deployment.url}/healthz", timeout=5).json()
+        return int(health["runner"]["replicas"][0]["pool"]["warm"])
+    except (httpx.HTTPError, ValueError, KeyError, IndexError):
+        return 0
+
+
+def test_the_seed_solution_passes_every_check_through_the_deployment(
+    deployment: Deployment,
+) -> None:
+    learner = Learner(deployment.url).sign_up()
+    code = (SEED / "solution.py").read_text()
+    response = learner.post("/api/runs", json={"lesson": LESSON, "code": code, "mode": "check"})
+    assert response.status_code == 201, response.text
+    run_id = response.json()["id"]
+    events = learner.events(run_id)
+
+    done = events[-1]
+    tests = [e for e in events if e["type"] == "test"]
+    assert done["type"] == "done" and done["status"] == "completed", done
+    assert tests and all(t["status"] == "passed" for t in tests), tests
+    assert done["tests"] == {"passed": len(tests), "failed": 0, "errors": 0}
+    assert events[0]["type"] == "started" and events[0]["device"] == "cpu"
+    assert any(e["type"] == "summary" for e in events), "no model summary"
+    assert len([e for e in events if e["type"] == "metric" and e["name"] == "loss"]) >= 2
+
+    # The run and every event are in PostgreSQL.
+    assert deployment.psql(f"SELECT status FROM runs WHERE id = '{run_id}'") == "completed"
+    stored = int(deployment.psql(f"SELECT count(*) FROM run_events WHERE run_id = '{run_id}'"))
+    assert stored == len(events)
+    types = deployment.psql(
+        f"SELECT string_agg(DISTINCT type, ',') FROM run_events WHERE run_id = '{run_id}'"
+    )
+    assert {"started", "summary", "metric", "test", "done"} <= set(types.split(","))
+    assert deployment.psql(f"SELECT count(*) FROM users WHERE email = '{learner.email}'") == "1"
+
+    # Health and metrics, as a monitoring system reads them.
+    health = httpx.get(f"{deployment.url}/healthz", timeout=10).json()
+    assert health["status"] == "ok" and health["database"] == "ok"
+    metrics = deployment.exec("web", ["python", "-c", FETCH, "http://runner:8001/metrics"])
+    assert re.search(r'torchdojo_runner_runs_total\{status="completed"\} [1-9]', metrics), metrics
+    assert "POST /api/runs" in deployment.container("web").logs().decode(errors="replace")
+
+
+def test_the_runner_container_is_locked_down(deployment: Deployment) -> None:
+    runner = deployment.container("runner")
+    runner.reload()
+    host = runner.attrs["HostConfig"]
+    assert host["Privileged"] is False
+    assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
+    assert host["ReadonlyRootfs"] is True
+    assert "no-new-privileges:true" in host["SecurityOpt"]
+    assert runner.attrs["Config"]["User"] == "10001:10001"
+    networks = runner.attrs["NetworkSettings"]["Networks"]
+    assert list(networks) == [f"{PROJECT}_sandbox"]
+    assert deployment.client.networks.get(f"{PROJECT}_sandbox").attrs["Internal"] is True
+    # No route out, from the runner container itself (not only from its sandboxes).
+    probe = (
+        "import socket\n"
+        "for address in [('1.1.1.1', 53), ('8.8.8.8', 443)]:\n"
+        "    try:\n"
+        "        socket.create_connection(address, timeout=3).close(); print('ESCAPED', address)\n"
+        "    except OSError as exc:\n"
+        "        print('blocked', address, type(exc).__name__)\n"
+    )
+    output = deployment.exec("runner", ["python", "-c", probe])
+    assert "ESCAPED" not in output and output.count("blocked") == 2, output
+
+
+# Runs in the web container: POST one run to the runner over the internal network and print
+# its NDJSON events. The request comes base64-encoded in argv[1].
+RUN_ON_RUNNER = """
+import base64, sys, httpx
+body = base64.b64decode(sys.argv[1])
+with httpx.stream("POST", "http://runner:8001/v1/runs", content=body, timeout=120,
+                  headers={"content-type": "application/json"}) as response:
+    assert response.status_code == 200, response.read()
+    for line in response.iter_lines():
+        if line:
+            print(line, flush=True)
+"""
+FETCH = "import sys, httpx; print(httpx.get(sys.argv[1], timeout=10).text)"
+LISTENER = f"""
+import socket
+server = socket.socket()
+server.bind(("127.0.0.1", {LISTENER_PORT}))
+server.listen()
+while True:
+    connection, _ = server.accept()
+    open("/tmp/reached", "a").write("reached\\n")
+    connection.close()
+"""
+DAEMON_PROBE = """
+import os
+found = []
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        cmdline = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\\0", b" ").strip()
+    except OSError:
+        continue
+    if cmdline == b"sleep 987654":
+        found.append(pid)
+print(len(found))
+"""
+
+
+def run_on_runner(deployment: Deployment, code: str, **fields: object) -> list[dict]:
+    body = json.dumps({"code": code, "mode": "run", "limits": SMALL_LIMITS, **fields})
+    encoded = base64.b64encode(body.encode()).decode()
+    output = deployment.exec("web", ["python", "-c", RUN_ON_RUNNER, encoded])
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture(scope="module")
+def runner_bait(deployment: Deployment) -> Path:
+    """What hostile code must not reach in the runner container: a service on its loopback,
+    and a secret file in its /tmp."""
+    runner = deployment.container("runner")
+    runner.exec_run(["python", "-c", LISTENER], detach=True)
+    secret_file = Path(f"/tmp/{SECRET}.sqlite3")
+    deployment.exec(
+        "runner", ["sh", "-c", f"echo password={SECRET} > {secret_file}; chmod 600 {secret_file}"]
+    )
+    return secret_file
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_code_is_contained_in_the_runner_container(
+    deployment: Deployment, runner_bait: Path, case: str
+) -> None:
+    source = (ADVERSARIAL / f"{case}.py").read_text()
+    expected = {
+        status.strip()
+        for status in re.search(r"^# Expect: (.+)$", source, re.M).group(1).split(",")  # type: ignore[union-attr]
+    }
+    code = (
+        source.replace("{HOST_PORT}", str(LISTENER_PORT))
+        .replace("{SECRET_FILE}", str(runner_bait))
+        .replace("{SECRET_NAME}", SECRET)
+        .replace("{SECRET}", SECRET)
+    )
+    started = time.monotonic()
+    events = run_on_runner(deployment, code)
+    elapsed = time.monotonic() - started
+    done = events[-1]
+    stdout = "".join(e["text"] for e in events if e["type"] == "output" and e["stream"] == "stdout")
+    assert done["type"] == "done" and done["status"] in expected, (done, stdout[-2000:])
+    assert "ESCAPED" not in stdout, stdout
+    assert elapsed < SMALL_LIMITS["wall_s"] + 30, f"took {elapsed:.0f}s"
+    reached = deployment.container("runner").exec_run(["cat", "/tmp/reached"])
+    assert reached.exit_code != 0, "sandboxed code reached a service on the container's loopback"
+    if case == "setsid_daemon":
+        time.sleep(0.5)
+        assert deployment.exec("runner", ["python", "-c", DAEMON_PROBE]).strip() == "0"
+
+    # The runner is still healthy: the next learner's run works.
+    after = run_on_runner(deployment, "print('still fine')")
+    assert after[-1]["status"] == "completed", after
+    assert "".join(e["text"] for e in after if e["type"] == "output") == "still fine\n"
