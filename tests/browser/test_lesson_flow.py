@@ -67,6 +67,7 @@ def set_code(page: object, code: str) -> None:
 def test_learner_goes_through_the_seed_lesson(app_server: Server, browser: object) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1440, "height": 900})  # type: ignore[attr-defined]
+    context.set_default_timeout(120_000)  # a loaded CI machine may queue runs for a while
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -116,6 +117,7 @@ def test_learner_goes_through_the_seed_lesson(app_server: Server, browser: objec
 
 def test_page_works_without_javascript(app_server: Server, browser: object) -> None:
     context = browser.new_context(java_script_enabled=False)  # type: ignore[attr-defined]
+    context.set_default_timeout(120_000)  # the form waits for the run to finish
     page = context.new_page()
     page.goto(f"{app_server.url}/signup")
     page.fill("input[name=email]", "no.js@example.com")
