@@ -3,25 +3,30 @@
 #   docker build -f docker/runner.Dockerfile -t torchdojo/runner:0.1.0 .                 (CPU)
 #   docker build -f docker/runner.Dockerfile --build-arg TORCH_BUILD=cu128 \
 #                -t torchdojo/runner:0.1.0-gpu .                                          (CUDA)
-# (BuildKit, as for docker/web.Dockerfile: the build context is mounted at /context.)
+# (BuildKit, as for docker/web.Dockerfile: each step mounts what it reads under /context.)
 # torch's CUDA wheels carry their own CUDA libraries and the host's driver comes in at run time
 # (NVIDIA Container Toolkit), so one slim Python base serves CPU and GPU hosts alike. The final
 # stage runs as an unprivileged user and has no compiler, no pip and no build-time certificate.
 
 FROM python:3.11.13-slim-bookworm AS venv
 # TORCH_BUILD: "cpu", or the CUDA build matching the host's driver ("cu126", "cu128", …).
-# TORCH_INDEX_URL: where that build comes from; empty means PyTorch's index for TORCH_BUILD.
-# Wheels in docker/wheels/ are offered first (a host without the PyTorch index).
+# TORCH_INDEX_URL: where that build and its dependencies come from; empty means PyTorch's
+# index for TORCH_BUILD. A torch wheel in docker/wheels/ wins over both (a host without the
+# PyTorch index): it is installed from there, and its dependencies from pip's default index.
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_BUILD=cpu
 ARG TORCH_INDEX_URL=
-RUN --mount=type=bind,target=/context \
+RUN --mount=type=bind,source=pyproject.toml,target=/context/pyproject.toml \
+    --mount=type=bind,source=docker/requirements.py,target=/context/docker/requirements.py \
+    --mount=type=bind,source=docker/extra-ca,target=/context/docker/extra-ca \
+    --mount=type=bind,source=docker/trust-extra-ca.sh,target=/context/docker/trust-extra-ca.sh \
+    --mount=type=bind,source=docker/wheels,target=/context/docker/wheels \
     . /context/docker/trust-extra-ca.sh \
  && python -m venv /opt/venv \
  && pip="/opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check" \
- && $pip --find-links /context/docker/wheels \
-      --index-url "${TORCH_INDEX_URL:-https://download.pytorch.org/whl/$TORCH_BUILD}" \
-      --extra-index-url https://pypi.org/simple "torch==$TORCH_VERSION" \
+ && if ls /context/docker/wheels/torch-*.whl >/dev/null 2>&1; then torch_from=""; \
+    else torch_from="--index-url ${TORCH_INDEX_URL:-https://download.pytorch.org/whl/$TORCH_BUILD}"; fi \
+ && $pip --find-links /context/docker/wheels $torch_from "torch==$TORCH_VERSION" \
  && python /context/docker/requirements.py runner /context/pyproject.toml >/tmp/requirements.txt \
  && $pip -r /tmp/requirements.txt "torch==$TORCH_VERSION" \
  && /opt/venv/bin/python -c "import torch, torchinfo, sklearn, matplotlib, pytest, pyseccomp" \
@@ -29,7 +34,7 @@ RUN --mount=type=bind,target=/context \
 
 FROM python:3.11.13-slim-bookworm
 # bubblewrap: the sandbox; libseccomp2: its syscall filter; util-linux (prlimit) is in the base.
-RUN --mount=type=bind,target=/context \
+RUN --mount=type=bind,source=runner,target=/context/runner \
     --mount=type=bind,from=venv,source=/opt/venv,target=/build/venv \
     apt-get update \
  && apt-get install -y --no-install-recommends bubblewrap libseccomp2 \

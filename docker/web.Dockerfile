@@ -1,15 +1,21 @@
 # The web app: pages, JSON API, SSE streams, migrations. From the repository root:
 #   docker build -f docker/web.Dockerfile -t torchdojo/web:0.1.0 .
 # (BuildKit, the default builder of Docker 23+ and of `docker compose`; on older engines set
-# DOCKER_BUILDKIT=1.) Each stage is one step with the build context mounted at /context, not
-# copied: one layer per stage, and build-only inputs (docker/extra-ca) enter no image layer.
+# DOCKER_BUILDKIT=1.) Each stage is one step that mounts what it reads from the build context
+# under /context instead of copying it: one layer per stage, build-only inputs (docker/extra-ca)
+# enter no image layer, and a step is rebuilt only when what it mounts changes.
 #
 # bundle: the editor bundle, built with node. venv: the Python dependencies (no torch: learners'
 # code runs in the runner image). The final stage holds the app, its venv and the bundle, runs
 # as an unprivileged user, and has no compiler, no npm, no pip and no build-time certificate.
 
 FROM node:20.19.2-bookworm-slim AS bundle
-RUN --mount=type=bind,target=/context \
+RUN --mount=type=bind,source=package.json,target=/context/package.json \
+    --mount=type=bind,source=package-lock.json,target=/context/package-lock.json \
+    --mount=type=bind,source=scripts/build-static.mjs,target=/context/scripts/build-static.mjs \
+    --mount=type=bind,source=static,target=/context/static \
+    --mount=type=bind,source=docker/extra-ca,target=/context/docker/extra-ca \
+    --mount=type=bind,source=docker/trust-extra-ca.sh,target=/context/docker/trust-extra-ca.sh \
     mkdir -p /src/scripts \
  && cp -r /context/package.json /context/package-lock.json /context/static /src/ \
  && cp /context/scripts/build-static.mjs /src/scripts/ \
@@ -20,7 +26,10 @@ RUN --mount=type=bind,target=/context \
  && test -s static/dist/app.js
 
 FROM python:3.11.13-slim-bookworm AS venv
-RUN --mount=type=bind,target=/context \
+RUN --mount=type=bind,source=pyproject.toml,target=/context/pyproject.toml \
+    --mount=type=bind,source=docker/requirements.py,target=/context/docker/requirements.py \
+    --mount=type=bind,source=docker/extra-ca,target=/context/docker/extra-ca \
+    --mount=type=bind,source=docker/trust-extra-ca.sh,target=/context/docker/trust-extra-ca.sh \
     . /context/docker/trust-extra-ca.sh \
  && python -m venv /opt/venv \
  && python /context/docker/requirements.py web /context/pyproject.toml >/tmp/requirements.txt \
@@ -29,7 +38,12 @@ RUN --mount=type=bind,target=/context \
  && /opt/venv/bin/pip uninstall --yes --quiet pip
 
 FROM python:3.11.13-slim-bookworm
-RUN --mount=type=bind,target=/context \
+RUN --mount=type=bind,source=app,target=/context/app \
+    --mount=type=bind,source=runner,target=/context/runner \
+    --mount=type=bind,source=content,target=/context/content \
+    --mount=type=bind,source=templates,target=/context/templates \
+    --mount=type=bind,source=static,target=/context/static \
+    --mount=type=bind,source=docker/prestart.py,target=/context/docker/prestart.py \
     --mount=type=bind,from=venv,source=/opt/venv,target=/build/venv \
     --mount=type=bind,from=bundle,source=/src/static/dist,target=/build/dist \
     useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
