@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from app.config import ROOT
 
@@ -14,7 +15,11 @@ from app.config import ROOT
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # No pool: a SQLite connection costs microseconds, and a pool that runs dry under many
+        # simultaneous runs would make requests wait on each other.
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection, _record):
@@ -24,7 +29,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=40, pool_timeout=60)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -93,6 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def jsonable(errors: object) -> object:
-    from fastapi.encoders import jsonable_encoder
-
-    return jsonable_encoder(errors, custom_encoder={Exception: str})
+    """Validation errors without the offending input: it may not even be encodable (a lone
+    surrogate), and echoing it back helps no one."""
+    return [
+        {"type": error["type"], "loc": list(error["loc"]), "msg": error["msg"]}
+        for error in errors  # type: ignore[attr-defined]
+    ]

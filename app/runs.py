@@ -108,28 +108,39 @@ class RunManager:
             code=code,
             status="running",
         )
-        with self.sessions() as session:
-            session.add(run)
-            progress = session.scalar(
-                select(Progress).where(
-                    Progress.user_id == user_id, Progress.lesson_key == lesson_key
-                )
-            )
-            if progress is None:
-                session.add(Progress(user_id=user_id, lesson_key=lesson_key, status="started"))
-            session.commit()
+        # Database work in a thread: the event loop keeps serving every other learner meanwhile.
+        await asyncio.to_thread(self._create, run)
         channel = self.channels[run.id] = RunChannel()
         self.active[user_id] = run.id
         try:
             stream = await self.runner.open(lesson.run_request(code, mode))
         except RunnerBusy:
             self._forget(run.id, user_id)
-            with self.sessions() as session:
-                session.delete(session.get(Run, run.id))
-                session.commit()
+            await asyncio.to_thread(self._delete, run.id)
             raise
         self.tasks[run.id] = asyncio.create_task(self._drive(run, stream, channel))
         return run
+
+    def _create(self, run: Run) -> None:
+        with self.sessions() as session:
+            session.add(run)
+            progress = session.scalar(
+                select(Progress).where(
+                    Progress.user_id == run.user_id, Progress.lesson_key == run.lesson_key
+                )
+            )
+            if progress is None:
+                session.add(
+                    Progress(user_id=run.user_id, lesson_key=run.lesson_key, status="started")
+                )
+            session.commit()
+
+    def _delete(self, run_id: str) -> None:
+        with self.sessions() as session:
+            run = session.get(Run, run_id)
+            if run is not None:
+                session.delete(run)
+                session.commit()
 
     async def cancel(self, run_id: str) -> bool:
         task = self.tasks.get(run_id)

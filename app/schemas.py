@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from runner.protocol import RunMode
+
+
+def valid_code(text: str) -> str:
+    """Code is text a database and a Python file can hold: UTF-8, no NUL characters."""
+    if "\x00" in text:
+        raise ValueError("the code contains a NUL character; delete it and try again")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            "the code contains characters that are not valid text (lone surrogates)"
+        ) from exc
+    return text
+
+
+CodeText = Annotated[str, AfterValidator(valid_code)]
 
 
 class RunCreate(BaseModel):
@@ -17,7 +34,7 @@ class RunCreate(BaseModel):
         pattern=r"^[a-z0-9-]+/[a-z0-9-]+$",
         examples=["intro-to-deep-learning/deep-learning-introduction"],
     )
-    code: str
+    code: CodeText
     mode: RunMode = "run"
 
 
@@ -42,7 +59,7 @@ class RunPublic(BaseModel):
 class DraftIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    code: str
+    code: CodeText
 
 
 class DraftPublic(BaseModel):

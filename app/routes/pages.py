@@ -16,6 +16,7 @@ from app.routes import drafts
 from app.routes.lessons import lesson_or_404
 from app.runners import RunnerBusy
 from app.runs import RateLimited
+from app.schemas import valid_code
 from app.templating import render
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -100,6 +101,10 @@ async def run_from_form(
         return RedirectResponse(f"/login?next=/courses/{course}/{lesson}", status_code=303)
     if mode not in ("run", "check"):
         raise HTTPException(422, "mode must be run or check")
+    try:
+        valid_code(code)
+    except ValueError as exc:
+        raise HTTPException(422, f"Your code could not be saved: {exc}.") from exc
     drafts.check_code_size(code, settings.max_code_kb)
     drafts.save(db, user.id, context["lesson_key"], code)
     messages: list[tuple[str, str]] = []

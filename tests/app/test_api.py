@@ -161,3 +161,16 @@ def test_cancel_endpoint_stops_a_run(server: Server, learner: Learner) -> None:
     time.sleep(0.5)
     assert learner.post(f"/api/runs/{run_id}/cancel").status_code == 202
     assert learner.events(run_id)[-1]["status"] == "cancelled"
+
+
+def test_code_that_is_not_text_is_refused_clearly(server: Server, learner: Learner) -> None:
+    import json
+
+    for bad, words in (("print(1) \ud800", "not valid text"), ("print(1)\x00", "NUL")):
+        headers = {"Content-Type": "application/json"}
+        draft = json.dumps({"code": bad}).encode()  # ensure_ascii: the surrogate travels escaped
+        response = learner.put(f"/api/drafts/{LESSON}", content=draft, headers=headers)
+        assert response.status_code == 422 and words in response.json()["detail"], response.text
+        run = json.dumps({"lesson": LESSON, "code": bad}).encode()
+        response = learner.post("/api/runs", content=run, headers=headers)
+        assert response.status_code == 422 and words in response.json()["detail"]
