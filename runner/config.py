@@ -56,7 +56,12 @@ class RunnerSettings(BaseSettings):
         True, description="use cgroups for memory and process limits where writable"
     )
     bwrap: str = Field("bwrap", description="the bubblewrap executable")
-    python: str = Field(sys.executable, description="the Python that runs inside the sandbox")
+    python: str = Field(
+        # normpath: a Python started as ../../.venv/bin/python must not carry folders that the
+        # sandbox does not have into its path.
+        default_factory=lambda: os.path.normpath(os.path.abspath(sys.executable)),
+        description="the Python that runs inside the sandbox",
+    )
     threads_per_run: int | None = Field(
         None,
         ge=1,

@@ -17,9 +17,19 @@ GOLDEN = Path(__file__).parent / "golden"
 
 @pytest.fixture
 def course(tmp_path: Path) -> Path:
-    """A fresh copy of the seed course, ready to break one thing in."""
+    """A fresh copy of the seed course with its first lesson only, ready to break one thing in.
+
+    Only the seed lesson: a static problem in it must not send the course's other lessons
+    to the sandbox, and golden messages must not change when lessons are added.
+    """
     target = tmp_path / SEED_COURSE.name
-    shutil.copytree(SEED_COURSE, target, ignore=shutil.ignore_patterns("__pycache__"))
+    target.mkdir()
+    shutil.copy(SEED_COURSE / "course.md", target / "course.md")
+    shutil.copytree(
+        SEED_COURSE / SEED_LESSON,
+        target / SEED_LESSON,
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     return target
 
 

@@ -121,7 +121,8 @@ def test_sandbox_problems_are_reported(tmp_path: Path, capsys: pytest.CaptureFix
     fails = tmp_path / "solution-fails" / SEED_LESSON
     passes = tmp_path / "starter-passes" / SEED_LESSON
     for lesson in (fails, passes):
-        shutil.copytree(SEED_COURSE, lesson.parent)
+        shutil.copytree(SEED_COURSE / SEED_LESSON, lesson)
+        shutil.copy(SEED_COURSE / "course.md", lesson.parent / "course.md")
     edit(fails / "solution.py", "total_params = sum(", "total_params = 0 * sum(")
     (passes / "starter.py").write_text((passes / "solution.py").read_text())
 
@@ -136,5 +137,5 @@ def test_shipped_content_passes(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main([str(ROOT / "content")]) == 0, capsys.readouterr().out
     out = capsys.readouterr().out
-    assert "OK: 1 course, 1 lesson" in out
-    assert "9 checks, solution passes all" in out
+    assert "OK: 1 course, 7 lessons" in out
+    assert "01-deep-learning-introduction: 9 checks, solution passes all" in out
