@@ -11,6 +11,7 @@ tests/deploy/test_static.py fails when the file differs from what this script wr
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 import typing
@@ -60,6 +61,8 @@ def default_text(field: FieldInfo) -> str:
         value = field.default_factory()  # type: ignore[call-arg]
         if isinstance(value, BaseModel):
             return "see below"
+        if isinstance(value, str) and _is_this_python(value):
+            return "the Python running the service"
         return "computed at start (see description)"
     default = field.default
     if default is PydanticUndefined:
@@ -72,7 +75,7 @@ def default_text(field: FieldInfo) -> str:
         except ValueError:
             return f"`{default}`"
     if isinstance(default, str):
-        if default == sys.executable:
+        if _is_this_python(default):
             return "the Python running the service"
         if str(ROOT) in default:
             return f"`{default.replace(str(ROOT), '<repo>')}`"
@@ -80,6 +83,10 @@ def default_text(field: FieldInfo) -> str:
     if isinstance(default, bool):
         return f"`{str(default).lower()}`"
     return f"`{default}`"
+
+
+def _is_this_python(value: str) -> bool:
+    return os.path.realpath(value) == os.path.realpath(sys.executable)
 
 
 def cell(text: str) -> str:
