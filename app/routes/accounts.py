@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -17,6 +18,7 @@ from app.auth import (
     verify_csrf,
 )
 from app.deps import SessionDep
+from app.models import User
 from app.templating import render
 
 router = APIRouter(tags=["accounts"], include_in_schema=False)
@@ -41,54 +43,56 @@ def signup_page(request: Request, user: OptionalUser, next: str | None = None) -
     )
 
 
-@router.post("/login", dependencies=[Depends(verify_csrf)])
-def login(
-    request: Request,
-    db: SessionDep,
-    email: Annotated[str, Form()],
-    password: Annotated[str, Form()],
-    next: Annotated[str | None, Form()] = None,
+Email = Annotated[str, Form()]
+Password = Annotated[str, Form()]
+Next = Annotated[str | None, Form()]
+
+
+def _finish(
+    request: Request, mode: str, attempt: Callable[[], User], email: str, next: str | None
 ) -> Response:
+    """Sign the user in and go on, or show the form again with what went wrong."""
     try:
-        user = authenticate(session=db, email=email, password=password)
+        user = attempt()
     except AuthError as exc:
         return render(
             request,
             "auth.html",
             None,
             400,
-            mode="signin",
+            mode=mode,
             error=str(exc),
             email=email,
             next=_safe_next(next),
         )
     sign_in(request, user)
     return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.post("/login", dependencies=[Depends(verify_csrf)])
+def login(
+    request: Request, db: SessionDep, email: Email, password: Password, next: Next = None
+) -> Response:
+    return _finish(
+        request,
+        "signin",
+        lambda: authenticate(session=db, email=email, password=password),
+        email,
+        next,
+    )
 
 
 @router.post("/signup", dependencies=[Depends(verify_csrf)])
 def signup(
-    request: Request,
-    db: SessionDep,
-    email: Annotated[str, Form()],
-    password: Annotated[str, Form()],
-    next: Annotated[str | None, Form()] = None,
+    request: Request, db: SessionDep, email: Email, password: Password, next: Next = None
 ) -> Response:
-    try:
-        user = create_user(session=db, email=email, password=password)
-    except AuthError as exc:
-        return render(
-            request,
-            "auth.html",
-            None,
-            400,
-            mode="signup",
-            error=str(exc),
-            email=email,
-            next=_safe_next(next),
-        )
-    sign_in(request, user)
-    return RedirectResponse(_safe_next(next), status_code=303)
+    return _finish(
+        request,
+        "signup",
+        lambda: create_user(session=db, email=email, password=password),
+        email,
+        next,
+    )
 
 
 @router.post("/logout", dependencies=[Depends(verify_csrf)])

@@ -174,3 +174,19 @@ def test_code_that_is_not_text_is_refused_clearly(server: Server, learner: Learn
         run = json.dumps({"lesson": LESSON, "code": bad}).encode()
         response = learner.post("/api/runs", content=run, headers=headers)
         assert response.status_code == 422 and words in response.json()["detail"]
+
+
+def test_sign_out_and_back_in(server: Server, learner: Learner) -> None:
+    assert learner.post("/logout").status_code == 303
+    assert learner.client.get("/api/session").json()["user"] is None
+    csrf = learner.client.get("/api/session").json()["csrf_token"]
+    wrong = learner.client.post(
+        "/login", data={"email": learner.email, "password": "not it", "csrf_token": csrf}
+    )
+    assert wrong.status_code == 400 and "Wrong email or password" in wrong.text
+    right = learner.client.post(
+        "/login",
+        data={"email": learner.email, "password": "correct horse battery", "csrf_token": csrf},
+    )
+    assert right.status_code == 303
+    assert learner.client.get("/api/session").json()["user"]["email"] == learner.email
