@@ -7,7 +7,6 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
 
 from app.config import ROOT
 
@@ -15,10 +14,14 @@ from app.config import ROOT
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        # No pool: a SQLite connection costs microseconds, and a pool that runs dry under many
-        # simultaneous runs would make requests wait on each other.
+        # A generous pool: many learners' runs write at once, and run bookkeeping happens in
+        # worker threads, so a request never holds the event loop while it waits for one.
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=20,
+            max_overflow=40,
+            pool_timeout=60,
         )
 
         @event.listens_for(engine, "connect")
