@@ -12,16 +12,18 @@ from app.config import ROOT
 
 
 def make_engine(url: str) -> Engine:
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        # A generous pool: many learners' runs write at once, and run bookkeeping happens in
-        # worker threads, so a request never holds the event loop while it waits for one.
+    if url.startswith("sqlite://"):
+        database = url.removeprefix("sqlite://").removeprefix("/").split("?")[0]
+        in_memory = database in ("", ":memory:")
+        pool_args: dict[str, int] = {}
+        if not in_memory:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            # A generous pool: many learners' runs write at once, and run bookkeeping happens
+            # in worker threads, so a request never holds the event loop while it waits.
+            # (An in-memory database lives in one connection: SQLAlchemy's own pool for it.)
+            pool_args = {"pool_size": 20, "max_overflow": 40, "pool_timeout": 60}
         engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=20,
-            max_overflow=40,
-            pool_timeout=60,
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **pool_args
         )
 
         @event.listens_for(engine, "connect")
