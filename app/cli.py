@@ -9,7 +9,18 @@ import sys
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port)
+    from app.config import get_settings
+    from runner import logs
+
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        log_config=None,  # keep the handler set up above: one format for every line
+    )
     return 0
 
 

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runner.logs import LogFormat
+
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-only-secret-change-me"
 
@@ -43,6 +45,15 @@ class Settings(BaseSettings):
     runs_per_minute: int = Field(20, ge=1, description="runs one learner may start per minute")
     secure_cookies: bool | None = Field(
         None, description="Secure flag on the session cookie (default: on in production)"
+    )
+    log_level: str = Field("info", description="log level: debug, info, warning, error")
+    log_format: LogFormat = Field(
+        "text", description="log lines: text for people, json (one object a line) for log stores"
+    )
+    metrics_token: str | None = Field(
+        None,
+        description="if set, GET /metrics needs `Authorization: Bearer <token>` (the web app is "
+        "public; its metrics need not be)",
     )
 
     @model_validator(mode="after")

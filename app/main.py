@@ -14,6 +14,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from app.config import ROOT, Settings, get_settings
 from app.db import make_engine, make_sessionmaker, migrate
+from app.metrics import WebMetrics
 from app.routes import api
 from app.runners import make_runner
 from app.runs import RunManager
@@ -25,15 +26,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
+    metrics = WebMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         migrate(settings.database_url)
-        runner = make_runner(settings.runner_url, settings.runner_pool_size)
+        runner = make_runner(settings.runner_url, settings.runner_pool_size, metrics)
         await runner.start()
         app.state.runner = runner
         app.state.runs = RunManager(
-            runner=runner, sessions=sessions, runs_per_minute=settings.runs_per_minute
+            runner=runner,
+            sessions=sessions,
+            runs_per_minute=settings.runs_per_minute,
+            metrics=metrics,
         )
         try:
             yield
@@ -45,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="torchdojo", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.sessions = sessions
+    app.state.metrics = metrics
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,

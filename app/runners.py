@@ -2,9 +2,9 @@
 
 - `LocalRunner`: the runner's warm pool inside this process (the default: `make run` needs
   nothing else).
-- `RemoteRunner`: the runner service over HTTP (`TORCHDOJO_RUNNER_URL`, one URL or several,
-  comma-separated), trying the next replica when one is busy (503) or unreachable before the run
-  started.
+- `RemoteRunner`: the runner service over HTTP (`TORCHDOJO_RUNNER_URL`: one URL or several,
+  comma-separated; a name with several addresses counts as several), trying the next replica
+  when one is busy (503), unreachable, or dies before the run started.
 
 Either way the stream always ends with exactly one `done`: if the runner dies mid-run, the
 client adds an `internal_error` done that tells the learner what happened.
@@ -12,14 +12,21 @@ client adds an `internal_error` done that tells the learner what happened.
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import itertools
 import logging
+import socket
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from app.metrics import WebMetrics
+from runner.logs import RUN_ID_HEADER
 from runner.protocol import Done, ErrorInfo, Event, RunRequest, parse_event
 
 log = logging.getLogger("app.runners")
@@ -41,7 +48,7 @@ class RunnerClient(Protocol):
     async def start(self) -> None: ...
     async def close(self) -> None: ...
     async def health(self) -> dict[str, Any]: ...
-    async def open(self, request: RunRequest) -> AsyncIterator[Event]:
+    async def open(self, request: RunRequest, run_id: str | None = None) -> AsyncIterator[Event]:
         """Reserve a place for the run (or raise RunnerBusy at once); iterate for its events."""
         ...
 
@@ -79,7 +86,7 @@ class LocalRunner:
             "error": self.pool.last_error,
         }
 
-    async def open(self, request: RunRequest) -> AsyncIterator[Event]:
+    async def open(self, request: RunRequest, run_id: str | None = None) -> AsyncIterator[Event]:
         from runner.pool import PoolBusy
 
         self.pool.check_size(request)
@@ -99,13 +106,49 @@ class LocalRunner:
             await stream.aclose()
 
 
-class RemoteRunner:
-    """Runner services over HTTP, several replicas in turn."""
+@dataclass(frozen=True)
+class Replica:
+    """One runner to try: `base` is where to connect, `host` the Host header to send when `base`
+    names a resolved address rather than the configured name."""
 
-    def __init__(self, urls: list[str]) -> None:
+    base: str
+    host: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.base
+
+
+class RemoteRunner:
+    """Runner services over HTTP: several URLs, or one name with several addresses, in turn.
+
+    A name such as `http://runner:8001` is resolved (again every `resolve_every_s` seconds) to
+    all its addresses, so `docker compose up --scale runner=3` or a headless Kubernetes service
+    spreads runs over every replica. Runs go round-robin; a replica that is busy (503),
+    unreachable, or whose stream breaks before the run's `started` event is skipped and the next
+    one tried: nothing of the learner's code ran there, so nothing is run twice. A replica that
+    failed is tried last for `cooldown_s` seconds. Once a run has started, a broken stream ends
+    it with `internal_error` (running the code again elsewhere could surprise the learner).
+    """
+
+    def __init__(
+        self,
+        urls: list[str],
+        *,
+        metrics: WebMetrics | None = None,
+        resolve_every_s: float = 5.0,
+        cooldown_s: float = 10.0,
+        resolve: Resolver | None = None,
+    ) -> None:
         self.urls = [url.rstrip("/") for url in urls]
-        self._next = itertools.cycle(range(len(self.urls)))
+        self.resolve = resolve or system_resolve
+        self.metrics = metrics
+        self.resolve_every_s = resolve_every_s
+        self.cooldown_s = cooldown_s
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(10, read=None))
+        self._turn = itertools.count()
+        self._resolved: tuple[float, list[Replica]] = (-1e9, [])
+        self._failed_at: dict[str, float] = {}
 
     async def start(self) -> None:
         return None
@@ -113,68 +156,200 @@ class RemoteRunner:
     async def close(self) -> None:
         await self.client.aclose()
 
-    async def health(self) -> dict[str, Any]:
+    # -- which replicas, in which order --
+
+    async def replicas(self) -> list[Replica]:
+        """Every replica behind the configured URLs (DNS names expanded), cached briefly."""
+        resolved_at, replicas = self._resolved
+        if time.monotonic() - resolved_at < self.resolve_every_s and replicas:
+            return replicas
         replicas = []
         for url in self.urls:
+            for replica in await _expand(url, self.resolve):
+                if replica not in replicas:
+                    replicas.append(replica)
+        self._resolved = (time.monotonic(), replicas)
+        return replicas
+
+    async def _order(self) -> list[Replica]:
+        replicas = await self.replicas()
+        if not replicas:
+            return []
+        turn = next(self._turn) % len(replicas)
+        rotated = replicas[turn:] + replicas[:turn]
+        now = time.monotonic()
+        recent = {name for name, when in self._failed_at.items() if now - when < self.cooldown_s}
+        return [r for r in rotated if r.name not in recent] + [
+            r for r in rotated if r.name in recent
+        ]
+
+    def _failed(self, replica: Replica, kind: str, detail: object) -> None:
+        log.warning("runner %s %s: %s", replica.name, kind, detail)
+        if kind != "busy":
+            self._failed_at[replica.name] = time.monotonic()
+        if self.metrics is not None:
+            self.metrics.runner_error(replica.name, kind)
+
+    # -- health --
+
+    async def health(self) -> dict[str, Any]:
+        replicas: list[dict[str, Any]] = []
+        for replica in await self.replicas():
             try:
-                response = await self.client.get(f"{url}/healthz", timeout=3)
-                replicas.append({"url": url, **response.json()})
+                response = await self.client.get(
+                    f"{replica.base}/healthz", headers=_host(replica), timeout=3
+                )
+                replicas.append({"url": replica.name, **response.json()})
             except (httpx.HTTPError, ValueError) as exc:
-                replicas.append({"url": url, "status": "unreachable", "detail": str(exc)})
+                replicas.append({"url": replica.name, "status": "unreachable", "detail": str(exc)})
         return {"kind": "remote", "replicas": replicas}
 
-    async def open(self, request: RunRequest) -> AsyncIterator[Event]:
+    # -- runs --
+
+    async def open(self, request: RunRequest, run_id: str | None = None) -> AsyncIterator[Event]:
         started_at = time.monotonic()
-        body = request.model_dump(exclude_none=True)
-        retry_after: int | None = None  # set when a replica said it was busy
-        for _ in range(len(self.urls)):
-            url = self.urls[next(self._next)]
+        attempt = _Attempt(
+            body=request.model_dump(exclude_none=True),
+            headers={RUN_ID_HEADER: run_id} if run_id else {},
+            left=await self._order(),
+        )
+        if not attempt.left:
+            return _single(internal_error(0, started_at, "no runner address could be resolved"))
+        response = await self._connect(attempt)
+        if response is None:
+            if attempt.retry_after is not None:
+                raise RunnerBusy(attempt.retry_after)
+            return _single(internal_error(0, started_at, "no runner could be reached"))
+        return self._events(attempt, response, started_at)
+
+    async def _connect(self, attempt: _Attempt) -> httpx.Response | None:
+        """POST the run to the next replica that takes it; None when none does."""
+        while attempt.left:
+            replica = attempt.replica = attempt.left.pop(0)
             try:
                 response = await self.client.send(
-                    self.client.build_request("POST", f"{url}/v1/runs", json=body), stream=True
+                    self.client.build_request(
+                        "POST",
+                        f"{replica.base}/v1/runs",
+                        json=attempt.body,
+                        headers={**attempt.headers, **_host(replica)},
+                    ),
+                    stream=True,
                 )
             except httpx.HTTPError as exc:
-                log.warning("runner %s unreachable: %s", url, exc)
+                self._failed(replica, "unreachable", exc)
                 continue  # nothing started there: try another replica
             if response.status_code == 503:
-                retry_after = int(response.headers.get("Retry-After", "5"))
+                attempt.retry_after = int(response.headers.get("Retry-After", "5"))
                 await response.aclose()
+                self._failed(replica, "busy", "its queue is full")
                 continue  # busy: the next replica may have room
-            return self._events(url, response, started_at)
-        if retry_after is not None:
-            raise RunnerBusy(retry_after)
-        return _single(internal_error(0, started_at, "no runner could be reached"))
+            if response.status_code >= 500:
+                detail = (await response.aread()).decode(errors="replace")[:200]
+                await response.aclose()
+                self._failed(replica, "http", f"HTTP {response.status_code}: {detail}")
+                continue
+            return response
+        return None
 
     async def _events(
-        self, url: str, response: httpx.Response, started_at: float
+        self, attempt: _Attempt, response: httpx.Response, started_at: float
     ) -> AsyncGenerator[Event, None]:
         last_seq = -1
-        try:
-            if response.status_code != 200:
-                detail = (await response.aread()).decode(errors="replace")[:500]
-                yield internal_error(0, started_at, f"HTTP {response.status_code}: {detail}")
-                return
-            async for line in response.aiter_lines():
-                if not line:
-                    continue
-                event = parse_event(line)
-                last_seq = event.seq
-                yield event
-                if isinstance(event, Done):
+        while True:
+            reason = ""
+            try:
+                if response.status_code != 200:
+                    detail = (await response.aread()).decode(errors="replace")[:500]
+                    yield internal_error(0, started_at, f"HTTP {response.status_code}: {detail}")
                     return
-            yield internal_error(last_seq + 1, started_at, "the stream ended early")
-        except (httpx.HTTPError, ValueError) as exc:
-            log.warning("runner %s failed mid-run: %s", url, exc)
-            yield internal_error(last_seq + 1, started_at, type(exc).__name__)
-        finally:
-            await response.aclose()
+                async for line in response.aiter_lines():
+                    if not line:
+                        continue
+                    event = parse_event(line)
+                    last_seq = event.seq
+                    yield event
+                    if isinstance(event, Done):
+                        return
+                reason = "the stream ended early"
+            except (httpx.HTTPError, ValueError) as exc:
+                reason = type(exc).__name__
+            finally:
+                await response.aclose()
+            assert attempt.replica is not None
+            self._failed(attempt.replica, "died", reason)
+            if last_seq >= 0:  # the run had started: say so rather than run it twice
+                yield internal_error(last_seq + 1, started_at, reason)
+                return
+            retry = await self._connect(attempt)
+            if retry is None:
+                yield internal_error(0, started_at, f"{reason}, and no other runner took the run")
+                return
+            response = retry
+
+
+@dataclass
+class _Attempt:
+    body: dict[str, Any]
+    headers: dict[str, str]
+    left: list[Replica]
+    replica: Replica | None = None
+    retry_after: int | None = None
+
+
+def _host(replica: Replica) -> dict[str, str]:
+    return {"Host": replica.host} if replica.host else {}
+
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def system_resolve(host: str, port: int) -> list[str]:
+    """Every address of a name (Docker's and Kubernetes' DNS give one per replica)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+async def _expand(url: str, resolve: Resolver) -> list[Replica]:
+    """The URL itself, or one replica per address when its host name has several (plain HTTP
+    only: an https URL keeps its name, which its certificate is for)."""
+    parts = urlsplit(url)
+    host = parts.hostname
+    if parts.scheme != "http" or not host or host == "localhost" or _is_address(host):
+        return [Replica(url)]
+    port = parts.port or 80
+    try:
+        addresses = await resolve(host, port)
+    except OSError as exc:
+        log.warning("runner name %s does not resolve: %s", host, exc)
+        return [Replica(url)]  # let the connection attempt report it
+    if len(addresses) < 2:
+        return [Replica(url)]
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    replicas = []
+    for address in addresses:
+        shown = f"[{address}]" if ":" in address else address
+        base = urlunsplit(parts._replace(netloc=f"{shown}:{port}"))
+        replicas.append(Replica(base, host=netloc))
+    return replicas
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 async def _single(event: Event) -> AsyncGenerator[Event, None]:
     yield event
 
 
-def make_runner(runner_url: str | None, pool_size: int | None) -> RunnerClient:
+def make_runner(
+    runner_url: str | None, pool_size: int | None, metrics: WebMetrics | None = None
+) -> RunnerClient:
     if runner_url:
-        return RemoteRunner([url.strip() for url in runner_url.split(",") if url.strip()])
+        urls = [url.strip() for url in runner_url.split(",") if url.strip()]
+        return RemoteRunner(urls, metrics=metrics)
     return LocalRunner(pool_size)

@@ -22,8 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.content import Lesson
+from app.metrics import WebMetrics
 from app.models import Progress, Run, RunEvent
 from app.runners import RunnerBusy, RunnerClient, internal_error
+from runner import logs
 from runner.protocol import Done, RunMode
 
 log = logging.getLogger("app.runs")
@@ -71,11 +73,18 @@ class RunChannel:
 
 class RunManager:
     def __init__(
-        self, *, runner: RunnerClient, sessions: sessionmaker[Session], runs_per_minute: int
+        self,
+        *,
+        runner: RunnerClient,
+        sessions: sessionmaker[Session],
+        runs_per_minute: int,
+        metrics: WebMetrics | None = None,
     ) -> None:
         self.runner = runner
         self.sessions = sessions
         self.runs_per_minute = runs_per_minute
+        self.metrics = metrics or WebMetrics()
+        self.metrics.track_active_runs(lambda: len(self.tasks))
         self.channels: dict[str, RunChannel] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.active: dict[int, str] = {}  # user id → their one active run
@@ -108,13 +117,17 @@ class RunManager:
             code=code,
             status="running",
         )
+        logs.run_id.set(run.id)  # on every log line from here on, the runner's included
+        log.info("run starting", extra={"lesson": lesson_key, "mode": mode})
         # Database work in a thread: the event loop keeps serving every other learner meanwhile.
         await asyncio.to_thread(self._create, run)
         channel = self.channels[run.id] = RunChannel()
         self.active[user_id] = run.id
         try:
-            stream = await self.runner.open(lesson.run_request(code, mode))
+            stream = await self.runner.open(lesson.run_request(code, mode), run_id=run.id)
         except RunnerBusy:
+            self.metrics.runs.labels(status="busy").inc()
+            log.info("run refused: every runner is busy")
             self._forget(run.id, user_id)
             await asyncio.to_thread(self._delete, run.id)
             raise
@@ -181,6 +194,13 @@ class RunManager:
                 await asyncio.to_thread(self._store, run.id, pending[:])
                 pending.clear()
                 await asyncio.to_thread(self._settle, run, event)
+                elapsed = time.monotonic() - started_at
+                self.metrics.runs.labels(status=event["status"]).inc()
+                self.metrics.run_duration.observe(elapsed)
+                log.info(
+                    "run finished",
+                    extra={"status": event["status"], "duration_s": round(elapsed, 3)},
+                )
             elif time.monotonic() - last_flush > FLUSH_EVERY_S:
                 await asyncio.to_thread(self._store, run.id, pending[:])
                 pending.clear()

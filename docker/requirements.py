@@ -15,7 +15,14 @@ from pathlib import Path
 # Only what the sandboxed code imports; the web app never loads them.
 SANDBOX = {"torch", "torchinfo", "numpy", "matplotlib", "scikit-learn", "pytest", "pyseccomp"}
 # The runner service itself (runner/service.py, runner/config.py, runner/protocol.py).
-RUNNER_SERVICE = {"fastapi", "uvicorn", "pydantic", "pydantic-settings", "prometheus-client"}
+RUNNER_SERVICE = {
+    "fastapi",
+    "uvicorn",
+    "pydantic",
+    "pydantic-settings",
+    "prometheus-client",
+    "python-json-logger",
+}
 # Drives the deployment test from the host; no image needs it.
 NEVER = {"docker"}
 

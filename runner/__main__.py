@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
+from runner import logs
 from runner.config import get_settings
 from runner.protocol import Done, RunRequest, SummarySpec, dump_event
 
@@ -67,15 +67,18 @@ async def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    logging.basicConfig(
-        level=get_settings().log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_format)
     if args.command == "serve":
         import uvicorn
 
-        uvicorn.run("runner.service:create_app", factory=True, host=args.host, port=args.port)
+        uvicorn.run(
+            "runner.service:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            log_config=None,  # keep the handler set up above: one format for every line
+        )
         return 0
     try:
         return asyncio.run(_run(args))

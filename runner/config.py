@@ -9,6 +9,7 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runner.logs import LogFormat
 from runner.protocol import SandboxLimits
 
 
@@ -71,6 +72,9 @@ class RunnerSettings(BaseSettings):
     )
     gpu_jobs_per_device: int = Field(1, ge=1, le=64, description="concurrent runs per GPU")
     log_level: str = Field("info", description="log level: debug, info, warning, error")
+    log_format: LogFormat = Field(
+        "text", description="log lines: text for people, json (one object a line) for log stores"
+    )
 
 
 @lru_cache

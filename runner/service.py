@@ -16,10 +16,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from runner import logs
 from runner.config import RunnerSettings, get_settings
 from runner.metrics import RunnerMetrics
 from runner.pool import CodeTooLarge, PoolBusy, WarmPool
-from runner.protocol import RunRequest, dump_event
+from runner.protocol import Done, RunRequest, dump_event
 
 log = logging.getLogger("runner.service")
 
@@ -47,26 +48,38 @@ def create_app(settings: RunnerSettings | None = None) -> FastAPI:
         responses={200: {"content": {"application/x-ndjson": {}}}, 413: {}, 503: {}},
     )
     async def create_run(body: RunRequest, request: Request) -> Response:
-        """Run code in a fresh sandbox and stream its events as NDJSON."""
+        """Run code in a fresh sandbox and stream its events as NDJSON.
+
+        An `X-Run-Id` header (the web app's run id) is carried on every log line of the run."""
         pool: WarmPool = request.app.state.pool
+        run = request.headers.get(logs.RUN_ID_HEADER, "")[:64] or None
+        logs.run_id.set(run)
         try:
             pool.check_size(body)
             ticket = pool.reserve()
         except CodeTooLarge as exc:
+            log.info("run refused: %s", exc)
             return JSONResponse({"detail": str(exc)}, status_code=413)
         except PoolBusy as exc:
+            log.info("run refused: the queue is full")
             return JSONResponse(
                 {"detail": str(exc)}, status_code=503, headers={"Retry-After": str(exc.retry_after)}
             )
 
         async def events() -> AsyncIterator[bytes]:
+            logs.run_id.set(run)
+            log.info("run accepted", extra={"mode": body.mode})
             stream = pool.run(body, ticket=ticket)
+            status = "disconnected"  # the web app closed the connection before `done`
             try:
                 async for event in stream:
+                    if isinstance(event, Done):
+                        status = event.status
                     yield (dump_event(event) + "\n").encode()
             finally:
                 ticket.release()
                 await stream.aclose()  # a closed connection ends the run and its sandbox
+                log.info("run finished", extra={"status": status})
 
         return StreamingResponse(
             events(),

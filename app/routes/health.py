@@ -1,12 +1,15 @@
-"""Health: the app, its database and its runner."""
+"""Health and metrics: the app, its database and its runner."""
 
 from __future__ import annotations
 
+import secrets
+
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from app.deps import SessionDep
+from app.deps import SessionDep, SettingsDep
 
 router = APIRouter(tags=["health"])
 
@@ -21,3 +24,20 @@ async def healthz(request: Request, db: SessionDep) -> JSONResponse:
         body.update(status="failing", database=str(exc))
     body["runner"] = await request.app.state.runner.health()
     return JSONResponse(body, 200 if body["status"] == "ok" else 503)
+
+
+@router.get("/metrics", responses={200: {"content": {"text/plain": {}}}, 401: {}})
+async def metrics(request: Request, settings: SettingsDep) -> Response:
+    """Prometheus text: runs by status, run duration, active runs, open event streams, runner
+    errors per replica. Needs `Authorization: Bearer <TORCHDOJO_METRICS_TOKEN>` when one is set."""
+    if settings.metrics_token:
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not secrets.compare_digest(given.encode(), settings.metrics_token.encode()):
+            return JSONResponse(
+                {"detail": "Metrics need `Authorization: Bearer <TORCHDOJO_METRICS_TOKEN>`."},
+                401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    return Response(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )

@@ -84,10 +84,14 @@ async def run_events(
         after = -1
 
     async def stream() -> AsyncIterator[str]:
-        yield "retry: 1000\n\n"
-        async for event in runs.follow(run_id, after):
-            data = json.dumps(event, separators=(",", ":"))
-            yield f"id: {event['seq']}\nevent: message\ndata: {data}\n\n"
+        runs.metrics.open_streams.inc()
+        try:
+            yield "retry: 1000\n\n"
+            async for event in runs.follow(run_id, after):
+                data = json.dumps(event, separators=(",", ":"))
+                yield f"id: {event['seq']}\nevent: message\ndata: {data}\n\n"
+        finally:
+            runs.metrics.open_streams.dec()
 
     return StreamingResponse(
         stream(),

@@ -118,7 +118,10 @@ class Server:
     process: subprocess.Popen[bytes]
 
 
-def start_server(database_url: str, tmp: Path, **env: str) -> Server:
+def start_server(
+    database_url: str, tmp: Path, command: list[str] | None = None, **env: str
+) -> Server:
+    """The app in its own process on a free port; `command` (given the port) instead of uvicorn."""
     port = free_port()
     environment = {
         **os.environ,
@@ -131,7 +134,17 @@ def start_server(database_url: str, tmp: Path, **env: str) -> Server:
     }
     log = open(tmp / f"server-{port}.log", "wb")  # noqa: SIM115 -- lives as long as the server
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--port", str(port)],
+        [*command, "--port", str(port)]
+        if command
+        else [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:create_app",
+            "--factory",
+            "--port",
+            str(port),
+        ],
         cwd=ROOT,
         env=environment,
         stdout=log,

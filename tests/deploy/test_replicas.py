@@ -1,9 +1,12 @@
-"""Two runner services on loopback ports behind one app (TORCHDOJO_RUNNER_URL with both), as
-with `docker compose up --scale runner=2`: runs spread over both; when one dies mid-run, its run
-ends with a clear internal_error, the next runs go to the survivor, and nothing hangs."""
+"""Two runner services on loopback addresses behind one app (TORCHDOJO_RUNNER_URL with both), as
+with `docker compose up --scale runner=2`: runs spread over both (also when one name resolves to
+both addresses, as Docker's DNS answers for a scaled service); a replica whose stream breaks
+before the run started is skipped for the next; when one dies mid-run, its run ends with a clear
+internal_error, the next runs go to the survivor, and nothing hangs."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,10 +17,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 
+from app.metrics import WebMetrics
+from app.runners import RemoteRunner
+from runner.protocol import RunRequest
 from tests.app.conftest import ROOT, Learner, Server, free_port, start_server
 
 LESSON = "intro-to-deep-learning/deep-learning-introduction"
@@ -28,6 +37,19 @@ LONG_RUN = "import time\nprint('training...', flush=True)\ntime.sleep({seconds})
 class Replica:
     url: str
     process: subprocess.Popen[bytes]
+    log: Path
+
+    def wait_warm(self, timeout: float = 120) -> None:
+        """Until its sandbox is warm again (a used one is replaced after each run)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=5).json()["pool"]["warm"] >= 1:
+                    return
+            except (httpx.HTTPError, ValueError, KeyError):
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"{self.url} had no warm sandbox after {timeout} s")
 
     def busy(self) -> int:
         try:
@@ -36,23 +58,23 @@ class Replica:
             return -1
 
 
-def start_replica(tmp: Path) -> Replica:
-    port = free_port()
-    log = open(tmp / f"runner-{port}.log", "wb")  # noqa: SIM115 -- lives as long as the runner
+def start_replica(tmp: Path, host: str, port: int) -> Replica:
+    log_path = tmp / f"runner-{host}-{port}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 -- lives as long as the runner
     process = subprocess.Popen(
-        [sys.executable, "-m", "runner", "serve", "--port", str(port)],
+        [sys.executable, "-m", "runner", "serve", "--host", host, "--port", str(port)],
         cwd=ROOT,
-        env={**os.environ, "RUNNER_POOL_SIZE": "1"},
+        env={**os.environ, "RUNNER_POOL_SIZE": "1", "RUNNER_LOG_FORMAT": "json"},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        assert process.poll() is None, (tmp / f"runner-{port}.log").read_text()[-3000:]
+        assert process.poll() is None, log_path.read_text()[-3000:]
         try:
             if httpx.get(f"{url}/healthz", timeout=5).json()["pool"]["warm"] >= 1:
-                return Replica(url, process)
+                return Replica(url, process, log_path)
         except (httpx.HTTPError, ValueError, KeyError):
             pass
         time.sleep(0.2)
@@ -63,7 +85,9 @@ def start_replica(tmp: Path) -> Replica:
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Replica]]:
     tmp = tmp_path_factory.mktemp("replicas")
-    started = [start_replica(tmp), start_replica(tmp)]
+    # One port on two loopback addresses: what two replicas behind one DNS name look like.
+    port = free_port()
+    started = [start_replica(tmp, "127.0.0.1", port), start_replica(tmp, "127.0.0.2", port)]
     yield started
     for replica in started:
         replica.process.kill()
@@ -117,12 +141,107 @@ def start_run(learner: Learner, code: str) -> Follower:
     return Follower(learner, response.json()["id"])
 
 
+def run_in_process(runner: RemoteRunner, code: str, run_id: str) -> list[dict[str, Any]]:
+    """One run through the app's runner client, in this process: every event, as dicts."""
+
+    async def go() -> list[dict[str, Any]]:
+        request = RunRequest(code=code, mode="run")
+        stream = await runner.open(request, run_id=run_id)
+        return [event.model_dump(exclude_none=True) async for event in stream]
+
+    return asyncio.run(go())
+
+
+def test_one_name_with_several_addresses_spreads_runs_over_them(replicas: list[Replica]) -> None:
+    port = urlsplit(replicas[0].url).port
+    asked: list[tuple[str, int]] = []
+
+    async def dns(host: str, port: int) -> list[str]:  # as Docker's DNS answers for `runner`
+        asked.append((host, port))
+        return ["127.0.0.1", "127.0.0.2"]
+
+    for replica in replicas:
+        replica.wait_warm()
+
+    async def two_runs() -> list[list[dict[str, Any]]]:
+        runner = RemoteRunner([f"http://runners.internal:{port}"], resolve=dns)
+        try:
+            health = await runner.health()
+            assert [r["status"] for r in health["replicas"]] == ["ok", "ok"], health
+
+            async def one(run_id: str) -> list[dict[str, Any]]:
+                stream = await runner.open(
+                    RunRequest(code=LONG_RUN.format(seconds=3), mode="run"), run_id=run_id
+                )
+                return [event.model_dump(exclude_none=True) async for event in stream]
+
+            return await asyncio.gather(one("spread-run-a"), one("spread-run-b"))
+        finally:
+            await runner.close()
+
+    runs = asyncio.run(two_runs())
+    assert asked and asked[0] == ("runners.internal", port)
+    for events in runs:
+        assert events[-1]["type"] == "done" and events[-1]["status"] == "completed", events
+    # Each replica ran one of them (one sandbox each), and logged it under the app's run id.
+    logged = [replica.log.read_text() for replica in replicas]
+    ran_where = [
+        [run_id for run_id in ("spread-run-a", "spread-run-b") if f'"run_id": "{run_id}"' in text]
+        for text in logged
+    ]
+    assert sorted(map(len, ran_where)) == [1, 1], ran_where
+    for text in logged:  # JSON lines, one object each
+        for line in text.splitlines():
+            if line.startswith("{") and "spread-run" in line:
+                record = json.loads(line)
+                assert {"time", "level", "logger", "message"} <= set(record), record
+
+
+def test_a_replica_whose_stream_breaks_before_started_is_skipped(
+    replicas: list[Replica],
+) -> None:
+    """A replica that accepts the request and then drops the connection before `started` (it
+    crashed while taking the run): the run goes to the next replica, and runs once."""
+
+    async def go() -> tuple[list[dict[str, Any]], str]:
+        async def accept_then_die(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\n"
+                b"transfer-encoding: chunked\r\n\r\n"
+            )
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(accept_then_die, "127.0.0.1", 0)
+        broken = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        metrics = WebMetrics()
+        runner = RemoteRunner([broken, replicas[0].url], metrics=metrics)
+        try:
+            stream = await runner.open(RunRequest(code="print('ran once')", mode="run"))
+            events = [event.model_dump(exclude_none=True) async for event in stream]
+        finally:
+            await runner.close()
+            server.close()
+        exposition = generate_latest(metrics.registry).decode()
+        return events, exposition
+
+    events, exposition = asyncio.run(go())
+    assert events[0]["type"] == "started", events
+    assert events[-1]["status"] == "completed", events
+    text = "".join(e["text"] for e in events if e["type"] == "output")
+    assert text == "ran once\n"
+    assert 'kind="died"' in exposition and "torchdojo_web_runner_errors_total" in exposition
+
+
 def test_one_replica_dies_mid_run_and_the_survivor_takes_the_next_runs(
     app: Server, replicas: list[Replica]
 ) -> None:
     # Two learners at once: each replica (one sandbox each) gets one of the runs.
+    for replica in replicas:
+        replica.wait_warm()
     first = start_run(Learner(app.url).sign_up(), LONG_RUN.format(seconds=60))
-    second = start_run(Learner(app.url).sign_up(), LONG_RUN.format(seconds=4))
+    second = start_run(Learner(app.url).sign_up(), LONG_RUN.format(seconds=8))
     first.wait_for("output")
     second.wait_for("output")
     assert [replica.busy() for replica in replicas] == [1, 1], "runs did not spread"
