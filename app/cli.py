@@ -53,9 +53,11 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _content(args: argparse.Namespace) -> int:
+    from app.content_check import RESULTS_FILE
     from app.content_check import main as content_main
 
-    return content_main(args.paths)
+    # Recorded for the instructor dashboard ("verified in the sandbox", "changed since").
+    return content_main(args.paths, results=RESULTS_FILE)
 
 
 def build_parser() -> argparse.ArgumentParser:

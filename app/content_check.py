@@ -4,18 +4,30 @@ Static first: front matter, file layout, every Python file parses, every check h
 a hint. Then, in the real sandbox, for every lesson at once: the solution passes every check,
 and the starter runs without an error but fails its checks (each ``test_todoN_...`` check, tied
 to TODO N, must fail). Every problem names the file and line and says what to fix.
+
+Run from the command line, the outcome for each lesson that reached the sandbox is recorded
+(``CheckRecords``) so the instructor dashboard can say "verified in the sandbox", "changed since
+the last check" or "failed", without running anything itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import hashlib
+import json
 import os
 import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from app.config import ROOT
 from app.content import CheckInfo, ContentError, Lesson, collect
 from runner.protocol import Done, RunRequest, Test
 
@@ -174,11 +186,16 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def main(paths: list[str]) -> int:
-    """Check the lessons under ``paths``; 0 when all is well, 1 with every problem printed."""
+def main(paths: list[str], results: Path | None = None) -> int:
+    """Check the lessons under ``paths``; 0 when all is well, 1 with every problem printed.
+
+    With ``results``, each lesson that ran in the sandbox is recorded there (``CheckRecords``).
+    """
     started = time.monotonic()
     courses, errors = collect([Path(p) for p in paths or ["content"]])
     lessons = [lesson for course in courses for lesson in course.lessons]
+    # Taken before the runs: an edit saved while they run is not what they proved.
+    digests = {lesson.path: lesson_digest(lesson.path) for lesson in lessons}
     outcomes: list[Outcome] = []
     if lessons:
         try:
@@ -187,9 +204,14 @@ def main(paths: list[str]) -> int:
             print(_paint(f"The sandbox could not start: {exc}", "red"))
             print("The content check runs every solution and starter in the real sandbox.")
             return 1
+    found: dict[Path, list[ContentError]] = {lesson.path: [] for lesson in lessons}
     for outcome in outcomes:
         judge = judge_solution if outcome.which == "solution" else judge_starter
-        errors.extend(judge(outcome))
+        problems = judge(outcome)
+        found[outcome.lesson.path].extend(problems)
+        errors.extend(problems)
+    if results is not None and lessons:
+        _record(results, lessons, digests, found)
     if not lessons and not errors:
         print(f"No lessons found in {', '.join(paths)}: give a content, course or lesson folder.")
         return 1
@@ -216,3 +238,129 @@ def main(paths: list[str]) -> int:
         )
     )
     return 0
+
+
+# --- recorded results, for the instructor dashboard -----------------------------------------
+
+RESULTS_FILE = ROOT / "var" / "content-check.json"
+KEEP_PER_LESSON = 10
+
+
+def lesson_digest(folder: Path, *extra: Path) -> str:
+    """A hash of every file of a lesson (names and bytes; dot files and caches left out), and of
+    ``extra`` files: it changes whenever anything the lesson is made of changes."""
+    digest = hashlib.sha256()
+    files = sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_file()
+        and not any(
+            part.startswith(".") or part == "__pycache__" for part in path.relative_to(folder).parts
+        )
+    )
+    for path in [*files, *extra]:
+        with contextlib.suppress(OSError):  # deleted while we looked: the next look sees it
+            name = path.relative_to(folder) if path.is_relative_to(folder) else path.name
+            digest.update(f"{name}\0".encode())
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One lesson's content check: which files (by digest), whether it passed, and when."""
+
+    digest: str
+    ok: bool
+    problems: list[str]  # "checks.py:12: what to fix", relative to the lesson folder
+    checked_at: str  # ISO 8601, UTC
+
+
+class CheckRecords:
+    """Content check results in a JSON file, ``{"lessons": {"course/NN-lesson": [records]}}``.
+
+    Why a file and not a table: the check is a command an instructor runs on their checkout,
+    needing no database; the app only reads it. Why keyed by ``course/folder`` and a digest of
+    the lesson's files: a result is about exact files, so a lesson whose files match a record is
+    verified whatever checkout or copy it sits in, and any edit reads as "changed since the last
+    check" until the command runs again. A few records per lesson are kept, newest first, so
+    undoing an edit finds its earlier result again.
+    """
+
+    def __init__(self, path: Path = RESULTS_FILE) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, list[CheckRecord]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return {
+                key: [CheckRecord(**record) for record in records]
+                for key, records in data["lessons"].items()
+            }
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return {}  # none yet, or unreadable: every lesson reads as not checked
+
+    def lookup(
+        self, key: str, digest: str, loaded: dict[str, list[CheckRecord]] | None = None
+    ) -> tuple[CheckRecord | None, CheckRecord | None]:
+        """The record for exactly these files (or None), and the lesson's latest record."""
+        records = (self.load() if loaded is None else loaded).get(key, [])
+        exact = next((record for record in records if record.digest == digest), None)
+        return exact, records[0] if records else None
+
+    def add(self, entries: dict[str, CheckRecord]) -> None:
+        """Record ``{key: record}``: read, merge and replace the file under a lock, atomically."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._locked():
+            lessons = self.load()
+            for key, record in entries.items():
+                older = [r for r in lessons.get(key, []) if r.digest != record.digest]
+                lessons[key] = [record, *older][:KEEP_PER_LESSON]
+            data = {
+                "version": 1,
+                "lessons": {
+                    key: [asdict(r) for r in records] for key, records in sorted(lessons.items())
+                },
+            }
+            handle, name = tempfile.mkstemp(dir=self.path.parent, prefix=".content-check-")
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                json.dump(data, file, indent=1)
+            os.replace(name, self.path)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.path.with_name(self.path.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # two checks at once must not drop each other's
+            yield
+
+
+def record_key(lesson_folder: Path) -> str:
+    return f"{lesson_folder.parent.name}/{lesson_folder.name}"
+
+
+def _relative(error: ContentError, folder: Path) -> str:
+    path = error.path.relative_to(folder) if error.path.is_relative_to(folder) else error.path
+    return f"{path}:{error.line}: {error.message}" if error.line else f"{path}: {error.message}"
+
+
+def _record(
+    results: Path,
+    lessons: list[Lesson],
+    digests: dict[Path, str],
+    found: dict[Path, list[ContentError]],
+) -> None:
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    entries = {
+        record_key(lesson.path): CheckRecord(
+            digest=digests[lesson.path],
+            ok=not found[lesson.path],
+            problems=[_relative(error, lesson.path) for error in found[lesson.path]],
+            checked_at=now,
+        )
+        for lesson in lessons
+    }
+    try:
+        CheckRecords(results).add(entries)
+    except OSError as exc:  # a read-only checkout: the check itself still counts
+        print(f"(The results could not be recorded for the dashboard in {results}: {exc}.)")
