@@ -15,7 +15,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from app.config import ROOT, Settings, get_settings
 from app.db import make_engine, make_sessionmaker, migrate
 from app.metrics import WebMetrics
-from app.routes import api
+from app.routes import api, instructor
 from app.runners import make_runner
 from app.runs import RunManager
 
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=ROOT / "static", check_dir=False), name="static")
     app.include_router(api)
+    app.include_router(instructor.router)
 
     @app.exception_handler(RequestValidationError)
     async def readable_validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -3,12 +3,14 @@ import "uplot/dist/uPlot.min.css";
 import "katex/dist/katex.min.css";
 
 import { ConsolePanel } from "./console.js";
+import { initDashboard } from "./dashboard.js";
 import { DraftSaver } from "./drafts.js";
 import { mountEditor } from "./editor.js";
 import { initHints } from "./hints.js";
 import { LossChart } from "./loss-chart.js";
 import { renderMath } from "./math.js";
 import { ModelPanel } from "./model-panel.js";
+import { initPreview } from "./preview.js";
 import { RunController } from "./run.js";
 import { initReset, initSolution } from "./solution.js";
 import { initSplitter } from "./splitter.js";
@@ -128,6 +130,10 @@ function init() {
   for (const handle of document.querySelectorAll("[data-splitter]")) initSplitter(handle);
   const form = document.querySelector("form#workspace");
   if (form) initLessonPage(form);
+  const dashboard = document.getElementById("dashboard");
+  if (dashboard) initDashboard(dashboard, document.getElementById("dashboard-live"));
+  const preview = document.getElementById("preview");
+  if (preview) initPreview(preview, document.getElementById("preview-live"));
   renderMath(document.getElementById("lesson") || document);
 }
 
