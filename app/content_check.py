@@ -326,6 +326,7 @@ class CheckRecords:
             handle, name = tempfile.mkstemp(dir=self.path.parent, prefix=".content-check-")
             with os.fdopen(handle, "w", encoding="utf-8") as file:
                 json.dump(data, file, indent=1)
+            os.chmod(name, 0o644)  # mkstemp makes it private; the app may run as another user
             os.replace(name, self.path)
 
     @contextlib.contextmanager
