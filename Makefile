@@ -17,10 +17,11 @@ PORT ?= 8000
 run: setup
 	$(BIN)/torchdojo serve --host $(HOST) --port $(PORT)
 
-## test: set everything up, lint, and run the whole test suite
+## test: set everything up, lint, and run the whole test suite (the deployment test included,
+## in the background: it needs root; see scripts/test-all.sh)
 test: setup lint
 	@scripts/system-deps.sh test
-	$(BIN)/pytest
+	scripts/test-all.sh
 
 setup: system-deps $(INSTALLED) $(BUNDLE)
 
@@ -58,7 +59,7 @@ content-check: setup
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache node_modules static/dist
 
-## deploy-test: docker-compose end to end on a real Docker engine: build, up, a check run, hostile code (root, ~15 min)
+## deploy-test: only the deployment test: docker-compose on a real Docker engine (root, ~15 min cold)
 .PHONY: deploy-test
 deploy-test: setup
 	TORCHDOJO_DEPLOY_TEST=1 $(BIN)/pytest -v -s --timeout=2400 tests/deploy/test_compose.py

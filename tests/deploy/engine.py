@@ -175,8 +175,9 @@ def _run_and_commit(
         container.remove(force=True)
 
 
-def ensure_base_images(client: docker.DockerClient) -> None:
-    """The images the Dockerfiles and compose name, made locally where they cannot be pulled."""
+def ensure_python_base(client: docker.DockerClient) -> None:
+    """The Python base both Dockerfiles name, made locally where it cannot be pulled (the other
+    stand-ins start from it)."""
     if not _has_image(client, PYTHON_BASE):
         rootfs = WORK / "rootfs-python"
         if not (rootfs / "usr" / "bin" / "python3").exists():
@@ -207,6 +208,10 @@ def ensure_base_images(client: docker.DockerClient) -> None:
             changes=['CMD ["python3"]'],
         )
         tar.wait()
+
+
+def ensure_node_base(client: docker.DockerClient) -> None:
+    """The node image of the web build's first stage, made locally where it cannot be pulled."""
     if not _has_image(client, NODE_BASE):
         log(f"making {NODE_BASE} (Debian's nodejs and npm)")
         _run_and_commit(
@@ -217,6 +222,10 @@ def ensure_base_images(client: docker.DockerClient) -> None:
             "--no-install-recommends nodejs npm >/dev/null; rm -rf /var/lib/apt/lists/*",
             ['CMD ["node"]'],
         )
+
+
+def ensure_postgres_base(client: docker.DockerClient) -> None:
+    """The PostgreSQL image compose names, made locally where it cannot be pulled."""
     if not _has_image(client, POSTGRES_BASE):
         log(f"making {POSTGRES_BASE} (Debian's PostgreSQL 15)")
         _run_and_commit(

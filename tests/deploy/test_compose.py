@@ -18,7 +18,8 @@ import re
 import secrets
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,7 @@ HOSTILE = ["network", "host_files", "fork_bomb", "memory_bomb", "setsid_daemon"]
 SMALL_LIMITS = {"wall_s": 8, "memory_mb": 768, "output_kb": 64, "processes": 64}
 SECRET = "dojo-secret-" + secrets.token_hex(4)
 LISTENER_PORT = 9999
+RUNNERS = 2  # `--scale runner=2`: the app must find both behind the one service name
 
 
 @dataclass
@@ -58,6 +60,9 @@ class Deployment:
     timings: dict[str, float] = field(default_factory=dict)
 
     def container(self, service: str):  # -> docker's Container
+        return self.containers(service)[0]
+
+    def containers(self, service: str) -> list:  # every replica of the service
         found = self.client.containers.list(
             all=True,
             filters={
@@ -68,7 +73,7 @@ class Deployment:
             },
         )
         assert found, f"no container for {service}"
-        return found[0]
+        return found
 
     def run_compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -122,7 +127,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         "SECURE_COOKIES=false\n"
         "WEB_BIND=127.0.0.1\n"
         f"WEB_PORT={port}\n"
-        "RUNNER_POOL_SIZE=2\n"
+        "RUNNER_POOL_SIZE=1\n"
         "RUNS_PER_MINUTE=100\n"
     )
     env = {
@@ -133,24 +138,47 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     with engine.engine() as client:
         timings["engine_s"] = time.monotonic() - started
         mark = time.monotonic()
-        engine.ensure_base_images(client)
-        timings["base_images_s"] = time.monotonic() - mark
-        with engine.build_inputs() as args:
-            web = engine.build(client, "docker/web.Dockerfile", engine.WEB_IMAGE, {})
-            timings["build_web_s"] = web
-            timings["build_runner_s"] = engine.build(
-                client, "docker/runner.Dockerfile", engine.RUNNER_IMAGE, args
+        engine.ensure_python_base(client)
+        timings["python_base_s"] = time.monotonic() - mark
+
+        def timed(name: str, *steps: Callable[[], object]) -> None:
+            begun = time.monotonic()
+            for step in steps:
+                step()
+            timings[name] = time.monotonic() - begun
+
+        # The rest waits mostly on the network and the disk: three lines of work side by side.
+        mark = time.monotonic()
+        with engine.build_inputs() as args, ThreadPoolExecutor(3) as pool:
+            web, runner, postgres = (
+                pool.submit(
+                    timed,
+                    "node_base_and_web_build_s",
+                    lambda: engine.ensure_node_base(client),
+                    lambda: engine.build(client, "docker/web.Dockerfile", engine.WEB_IMAGE, {}),
+                ),
+                pool.submit(
+                    timed,
+                    "runner_build_s",
+                    lambda: engine.build(
+                        client, "docker/runner.Dockerfile", engine.RUNNER_IMAGE, args
+                    ),
+                ),
+                pool.submit(timed, "postgres_base_s", lambda: engine.ensure_postgres_base(client)),
             )
+            for future in (web, runner, postgres):
+                future.result()
+        timings["images_s"] = time.monotonic() - mark
         compose = [*engine.compose_command(), "--env-file", str(env_file)]
         deployment = Deployment(client, f"http://127.0.0.1:{port}", compose, env, timings)
         try:
             mark = time.monotonic()
-            engine.log("docker-compose up")
-            deployment.run_compose("up", "-d", "--no-build")
+            engine.log(f"docker-compose up, {RUNNERS} runner replicas")
+            deployment.run_compose("up", "-d", "--no-build", "--scale", f"runner={RUNNERS}")
             wait_healthy(deployment, ["db", "runner", "web"], timeout=300)
             deadline = time.monotonic() + 180
-            while _warm(deployment) < 1:
-                assert time.monotonic() < deadline, "no warm sandbox in the runner"
+            while _warm(deployment) < RUNNERS:
+                assert time.monotonic() < deadline, "a runner replica has no warm sandbox"
                 time.sleep(1)
             timings["up_s"] = time.monotonic() - mark
             yield deployment
@@ -172,10 +200,11 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 
 
 def _warm(deployment: Deployment) -> int:
+    """How many runner replicas the web app sees (through the service name) with a warm sandbox."""
     try:
         health = httpx.get(f"{deployment.url}/healthz", timeout=5).json()
-        return int(health["runner"]["replicas"][0]["pool"]["warm"])
-    except (httpx.HTTPError, ValueError, KeyError, IndexError):
+        return sum(r.get("pool", {}).get("warm", 0) >= 1 for r in health["runner"]["replicas"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
         return 0
 
 
@@ -214,6 +243,38 @@ def test_the_seed_solution_passes_every_check_through_the_deployment(
     metrics = deployment.exec("web", ["python", "-c", FETCH, "http://runner:8001/metrics"])
     assert re.search(r'torchdojo_runner_runs_total\{status="completed"\} [1-9]', metrics), metrics
     assert "POST /api/runs" in deployment.container("web").logs().decode(errors="replace")
+
+
+def test_runs_spread_over_the_runner_replicas_and_their_logs_share_the_run_id(
+    deployment: Deployment,
+) -> None:
+    # The web app resolved the one service name to every replica.
+    replicas = httpx.get(f"{deployment.url}/healthz", timeout=10).json()["runner"]["replicas"]
+    assert len(replicas) == RUNNERS and all(r["status"] == "ok" for r in replicas), replicas
+
+    # Learners at once: one sandbox per replica, so each replica takes one of the runs.
+    learners = [Learner(deployment.url).sign_up() for _ in range(RUNNERS)]
+    code = "import time\nprint('hello', flush=True)\ntime.sleep(4)\nprint('bye')"
+    run_ids = []
+    for learner in learners:
+        response = learner.post("/api/runs", json={"lesson": LESSON, "code": code})
+        assert response.status_code == 201, response.text
+        run_ids.append(response.json()["id"])
+    for learner, run_id in zip(learners, run_ids, strict=True):
+        done = learner.events(run_id)[-1]
+        assert done["type"] == "done" and done["status"] == "completed", done
+
+    def finished(container) -> set[str]:  # run ids a service logged as finished (JSON lines)
+        lines = container.logs().decode(errors="replace").splitlines()
+        records = [json.loads(line) for line in lines if line.startswith("{")]
+        return {r["run_id"] for r in records if r.get("message") == "run finished"} & set(run_ids)
+
+    ran = [finished(runner) for runner in deployment.containers("runner")]
+    assert sorted(len(ids) for ids in ran) == [1] * RUNNERS, ran
+    assert finished(deployment.container("web")) == set(run_ids)
+    metrics = httpx.get(f"{deployment.url}/metrics", timeout=10).text
+    completed = re.search(r'^torchdojo_web_runs_total\{status="completed"\} (\S+)$', metrics, re.M)
+    assert completed and float(completed.group(1)) >= RUNNERS + 1, metrics
 
 
 def test_the_runner_container_is_locked_down(deployment: Deployment) -> None:
@@ -289,12 +350,11 @@ def run_on_runner(deployment: Deployment, code: str, **fields: object) -> list[d
 def runner_bait(deployment: Deployment) -> Path:
     """What hostile code must not reach in the runner container: a service on its loopback,
     and a secret file in its /tmp."""
-    runner = deployment.container("runner")
-    runner.exec_run(["python", "-c", LISTENER], detach=True)
     secret_file = Path(f"/tmp/{SECRET}.sqlite3")
-    deployment.exec(
-        "runner", ["sh", "-c", f"echo password={SECRET} > {secret_file}; chmod 600 {secret_file}"]
-    )
+    plant = f"echo password={SECRET} > {secret_file}; chmod 600 {secret_file}"
+    for runner in deployment.containers("runner"):  # whichever replica takes the run
+        runner.exec_run(["python", "-c", LISTENER], detach=True)
+        assert runner.exec_run(["sh", "-c", plant]).exit_code == 0
     return secret_file
 
 
@@ -321,11 +381,13 @@ def test_hostile_code_is_contained_in_the_runner_container(
     assert done["type"] == "done" and done["status"] in expected, (done, stdout[-2000:])
     assert "ESCAPED" not in stdout, stdout
     assert elapsed < SMALL_LIMITS["wall_s"] + 30, f"took {elapsed:.0f}s"
-    reached = deployment.container("runner").exec_run(["cat", "/tmp/reached"])
-    assert reached.exit_code != 0, "sandboxed code reached a service on the container's loopback"
-    if case == "setsid_daemon":
-        time.sleep(0.5)
-        assert deployment.exec("runner", ["python", "-c", DAEMON_PROBE]).strip() == "0"
+    for runner in deployment.containers("runner"):
+        reached = runner.exec_run(["cat", "/tmp/reached"])
+        assert reached.exit_code != 0, "sandboxed code reached a service on the runner's loopback"
+        if case == "setsid_daemon":
+            time.sleep(0.5)
+            daemons = runner.exec_run(["python", "-c", DAEMON_PROBE]).output.decode().strip()
+            assert daemons == "0", f"a daemon outlived its sandbox in {runner.name}"
 
     # The runner is still healthy: the next learner's run works.
     after = run_on_runner(deployment, "print('still fine')")
