@@ -21,6 +21,20 @@ export function alignSeries(series) {
   return [labels, [xs, ...labels.map((label) => xs.map((x) => series.get(label).get(x) ?? null))]];
 }
 
+/** The last non-null value of a column: what the legend shows while the cursor is off the chart. */
+export function lastValue(values) {
+  for (let i = values.length - 1; i >= 0; i--) if (values[i] != null) return values[i];
+  return null;
+}
+
+/** A legend value: the point under the cursor, or (cursor off the chart: idx null) the latest. */
+function legendValue(format) {
+  return (u, v, sidx, idx) => {
+    const value = idx == null ? lastValue(u.data[sidx]) : v;
+    return value == null ? "—" : format(value);
+  };
+}
+
 export class LossChart {
   /** @param {HTMLElement} element  #loss-chart */
   constructor(element) {
@@ -39,6 +53,7 @@ export class LossChart {
     this.points = 0;
     this.destroyPlot();
     this.element.dataset.points = "0";
+    this.element.dataset.series = "";
     const empty = document.createElement("p");
     empty.className = "panel-empty";
     empty.textContent =
@@ -48,7 +63,11 @@ export class LossChart {
 
   add(metric) {
     const label = seriesLabel(metric.name, metric.split);
-    if (!this.series.has(label)) this.series.set(label, new Map());
+    if (!this.series.has(label)) {
+      this.series.set(label, new Map());
+      // The series' labels, in drawing order ("loss (train),loss (val)"), for tests and tools.
+      this.element.dataset.series = [...this.series.keys()].join(",");
+    }
     const points = this.series.get(label);
     if (!points.has(metric.step)) this.points += 1;
     points.set(metric.step, metric.value);
@@ -103,14 +122,14 @@ export class LossChart {
           { stroke: "#5c6470", grid: { stroke: "#eceef1" }, ticks: { stroke: "#d8dbe0" }, size: 56, space: 24 },
         ],
         series: [
-          { label: "step" },
+          { label: "step", value: legendValue(String) },
           ...labels.map((label, i) => ({
             label,
             stroke: COLORS[i % COLORS.length],
             width: 2,
             spanGaps: true,
             points: { show: (u) => u.data[0].length < 60, size: 5 },
-            value: (u, v) => (v == null ? "—" : formatValue(v)),
+            value: legendValue(formatValue),
           })),
         ],
       },

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { alignSeries, seriesLabel } from "./loss-chart.js";
+import { alignSeries, lastValue, seriesLabel } from "./loss-chart.js";
 
 test("train and val become two series over the union of their steps", () => {
   const series = new Map([
@@ -20,4 +20,10 @@ test("train and val become two series over the union of their steps", () => {
 
 test("a metric without a split is labelled by its name alone", () => {
   assert.equal(seriesLabel("loss", undefined), "loss");
+});
+
+test("the legend's idle value is a column's last point, skipping gaps", () => {
+  assert.equal(lastValue([2.1, null, 1.2, null]), 1.2);
+  assert.equal(lastValue([null, null]), null);
+  assert.equal(lastValue([]), null);
 });
