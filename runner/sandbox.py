@@ -611,6 +611,7 @@ class Sandbox:
             "gpu": gpu_index,
         }
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        spoke = False  # the loop ended on the harness's result, not on a limit or an error
         readers = [
             asyncio.create_task(self._pump_output("stdout", self.process.stdout, queue)),
             asyncio.create_task(self._pump_output("stderr", self.process.stderr, queue)),
@@ -655,6 +656,7 @@ class Sandbox:
                         if kind != "eof":
                             for event in run.accept(kind, payload, clock):
                                 yield event
+                    spoke = run.ended_by is None and run.internal is None
                     break
         except asyncio.CancelledError:
             run.ended_by = "cancelled"
@@ -662,10 +664,20 @@ class Sandbox:
         finally:
             for task in readers:
                 task.cancel()
-            # Without a result the code ended the process itself (os._exit, a signal): give it a
-            # moment to finish exiting so its own exit status is the one reported.
-            natural_end = run.result is None and run.ended_by is None and run.internal is None
-            exit_code = await self.kill(grace_s=0.5 if natural_end else 0.0)
+            if not spoke:
+                # Without a result the code ended the process itself (os._exit, a signal): give
+                # it a moment to finish exiting so its own exit status is the one reported.
+                natural_end = run.result is None and run.ended_by is None and run.internal is None
+                exit_code = await self.kill(grace_s=0.5 if natural_end else 0.0)
+        if spoke:
+            # The harness's result is final (its exit code included): the learner hears `done`
+            # now, and the sandbox is torn down after (tens of ms to unmap torch), off the
+            # run's time. Nothing of it can run on: the kill below, or the pool's destroy().
+            try:
+                yield run.done(clock, None, oom=False)
+            finally:
+                await self.kill()
+            return
         yield run.done(clock, exit_code, oom=self.oom_killed)
 
     async def _pump_output(
