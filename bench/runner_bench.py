@@ -15,8 +15,8 @@ What it measures (all against a real `WarmPool` of bubblewrap sandboxes):
    the same code ``exec``-ed in a plain, already warm Python process (torch, sklearn.datasets,
    torchinfo, matplotlib and dojo imported, and one optimizer step taken, as the sandbox
    harness does before a job), with the same OMP/MKL thread count as the sandboxes. Median
-   of 3 each. Target: runner / plain <= 1.15x. Also shown: started to the last output, which
-   leaves out the sandbox's exit (``done`` waits until the sandbox's processes are gone).
+   of 3 each. Target: runner / plain <= 1.15x. Also shown: started to the last output (``done``
+   comes as soon as the harness reports its result; the sandbox is torn down after).
 
 Samples are interleaved where it matters (warm, cold, warm, cold ...) so a machine whose load
 changes during the run skews both sides alike. Progress goes to stderr; the Markdown table to
@@ -110,7 +110,7 @@ def summarize(values_s: list[float]) -> dict[str, Any]:
 async def warm_sample(pool: WarmPool) -> tuple[float, float, float]:
     """One warm ``print("hi")``: seconds from the request to started, first output, done."""
     await pool.wait_warm()
-    started = first_output = None
+    started = first_output = done = None
     request = RunRequest(code='print("hi")')
     t0 = time.perf_counter()
     async for event in pool.run(request):
@@ -119,11 +119,13 @@ async def warm_sample(pool: WarmPool) -> tuple[float, float, float]:
             started = now
         elif isinstance(event, Output) and first_output is None:
             first_output = now
-        elif isinstance(event, Done) and event.status != "completed":
-            raise RuntimeError(f"warm sample ended {event.status}: {event.error}")
-    if started is None or first_output is None:
-        raise RuntimeError("warm sample: no started or no output event")
-    return started, first_output, time.perf_counter() - t0
+        elif isinstance(event, Done):
+            if event.status != "completed":
+                raise RuntimeError(f"warm sample ended {event.status}: {event.error}")
+            done = now  # what the learner sees; the sandbox's teardown comes after
+    if started is None or first_output is None or done is None:
+        raise RuntimeError("warm sample: no started, output or done event")
+    return started, first_output, done
 
 
 def cold_sample(python: str) -> float:
