@@ -31,6 +31,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL: a SQLite file by default, postgresql+psycopg://… deployed",
     )
     content_dir: Path = Field(ROOT / "content", description="the folder of courses")
+    content_check_file: Path = Field(
+        ROOT / "var" / "content-check.json",
+        description="where lessons' sandbox check results are recorded (by `torchdojo content "
+        "check` and the dashboard's Validate button) and read by the instructor dashboard; the "
+        "web app must be able to write to its folder",
+    )
     runner_url: str | None = Field(
         None,
         description="runner service URL(s), comma-separated; unset: run an embedded sandbox pool "

@@ -5,9 +5,12 @@ a hint. Then, in the real sandbox, for every lesson at once: the solution passes
 and the starter runs without an error but fails its checks (each ``test_todoN_...`` check, tied
 to TODO N, must fail). Every problem names the file and line and says what to fix.
 
-Run from the command line, the outcome for each lesson that reached the sandbox is recorded
-(``CheckRecords``) so the instructor dashboard can say "verified in the sandbox", "changed since
-the last check" or "failed", without running anything itself.
+Run from the command line (with a sandbox pool of its own), the outcome for each lesson that
+reached the sandbox is recorded (``CheckRecords``) so the instructor dashboard can say "verified
+in the sandbox", "changed since the last check" or "failed". The dashboard's Validate button
+checks one lesson the same way (``validate_lesson``) through the web app's runner client, its
+embedded pool or its runner services: the runs are started by an ``Opener``, whichever it is, and
+judged and recorded by the same code.
 """
 
 from __future__ import annotations
@@ -21,20 +24,24 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from app.config import ROOT
 from app.content import CheckInfo, ContentError, Lesson, collect
-from runner.protocol import Done, RunRequest, Test
+from runner.protocol import Done, Event, RunRequest, Test
 
 if TYPE_CHECKING:
     from runner.pool import WarmPool
 
 Which = Literal["solution", "starter"]
+WHICH: tuple[Which, ...] = ("solution", "starter")
+
+Opener = Callable[[RunRequest], Awaitable[AsyncIterator[Event]]]
+"""Starts one run and gives its events: the web app's ``RunnerClient.open`` (embedded pool or
+runner services; it raises ``RunnerBusy`` at once when no runner has room), or ``pool_opener``."""
 
 
 @dataclass
@@ -52,18 +59,49 @@ class Outcome:
         return self.lesson.path / f"{self.which}.py"
 
 
-async def _run(pool: WarmPool, lesson: Lesson, which: Which) -> Outcome:
+def pool_opener(pool: WarmPool) -> Opener:
+    """Runs in a WarmPool of one's own (the command line's)."""
+
+    async def open_run(request: RunRequest) -> AsyncIterator[Event]:
+        return pool.run(request)
+
+    return open_run
+
+
+async def _run(open_run: Opener, lesson: Lesson, which: Which) -> Outcome:
     outcome = Outcome(lesson, which)
     code = lesson.solution if which == "solution" else lesson.starter
     request: RunRequest = lesson.run_request(code, mode="check")
-    async for event in pool.run(request):
-        if isinstance(event, Test):
-            outcome.tests.append(event)
-        elif isinstance(event, Done):
-            outcome.done = event
-        elif event.type == "output" and event.stream == "stderr":
-            outcome.stderr += event.text
+    events = await open_run(request)
+    try:
+        async for event in events:
+            if isinstance(event, Test):
+                outcome.tests.append(event)
+            elif isinstance(event, Done):
+                outcome.done = event
+            elif event.type == "output" and event.stream == "stderr":
+                outcome.stderr += event.text
+    finally:
+        close = getattr(events, "aclose", None)  # stopped early: give its sandbox back now
+        if close is not None:
+            await close()
     return outcome
+
+
+async def run_lessons(open_run: Opener, lessons: list[Lesson]) -> list[Outcome]:
+    """Every lesson's solution and starter, run concurrently, in that order. If one cannot start
+    (every runner busy), the others are stopped and its error raised."""
+    tasks = [
+        asyncio.ensure_future(_run(open_run, lesson, which))
+        for lesson in lessons
+        for which in WHICH
+    ]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()  # a no-op for those that finished
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _run_all(lessons: list[Lesson]) -> list[Outcome]:
@@ -72,10 +110,7 @@ async def _run_all(lessons: list[Lesson]) -> list[Outcome]:
 
     size = max(1, min(2 * len(lessons), os.cpu_count() or 2))
     async with WarmPool(size=size) as pool:
-        runs: list[tuple[Lesson, Which]] = [
-            (lesson, which) for lesson in lessons for which in ("solution", "starter")
-        ]
-        return list(await asyncio.gather(*(_run(pool, *run) for run in runs)))
+        return await run_lessons(pool_opener(pool), lessons)
 
 
 def _stopped(outcome: Outcome) -> str:
@@ -175,6 +210,11 @@ def judge_starter(outcome: Outcome) -> list[ContentError]:
     return errors
 
 
+def judge(outcome: Outcome) -> list[ContentError]:
+    """The problems one run shows: the solution's or the starter's rules."""
+    return judge_solution(outcome) if outcome.which == "solution" else judge_starter(outcome)
+
+
 def _paint(text: str, colour: str) -> str:
     codes = {"green": "32", "red": "31"}
     if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
@@ -206,7 +246,6 @@ def main(paths: list[str], results: Path | None = None) -> int:
             return 1
     found: dict[Path, list[ContentError]] = {lesson.path: [] for lesson in lessons}
     for outcome in outcomes:
-        judge = judge_solution if outcome.which == "solution" else judge_starter
         problems = judge(outcome)
         found[outcome.lesson.path].extend(problems)
         errors.extend(problems)
@@ -242,7 +281,6 @@ def main(paths: list[str], results: Path | None = None) -> int:
 
 # --- recorded results, for the instructor dashboard -----------------------------------------
 
-RESULTS_FILE = ROOT / "var" / "content-check.json"
 KEEP_PER_LESSON = 10
 
 
@@ -281,14 +319,15 @@ class CheckRecords:
     """Content check results in a JSON file, ``{"lessons": {"course/NN-lesson": [records]}}``.
 
     Why a file and not a table: the check is a command an instructor runs on their checkout,
-    needing no database; the app only reads it. Why keyed by ``course/folder`` and a digest of
-    the lesson's files: a result is about exact files, so a lesson whose files match a record is
-    verified whatever checkout or copy it sits in, and any edit reads as "changed since the last
-    check" until the command runs again. A few records per lesson are kept, newest first, so
-    undoing an edit finds its earlier result again.
+    needing no database; the app reads it, and adds to it when an instructor validates a lesson
+    from the dashboard (``Settings.content_check_file`` says where it is). Why keyed by
+    ``course/folder`` and a digest of the lesson's files: a result is about exact files, so a
+    lesson whose files match a record is verified whatever checkout or copy it sits in, and any
+    edit reads as "changed since the last check" until it is checked again. A few records per
+    lesson are kept, newest first, so undoing an edit finds its earlier result again.
     """
 
-    def __init__(self, path: Path = RESULTS_FILE) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
 
     def load(self) -> dict[str, list[CheckRecord]]:
@@ -345,23 +384,64 @@ def _relative(error: ContentError, folder: Path) -> str:
     return f"{path}:{error.line}: {error.message}" if error.line else f"{path}: {error.message}"
 
 
+def make_record(lesson: Lesson, digest: str, problems: list[ContentError]) -> CheckRecord:
+    """What to record about a lesson whose files had ``digest`` when its runs began."""
+    return CheckRecord(
+        digest=digest,
+        ok=not problems,
+        problems=[_relative(error, lesson.path) for error in problems],
+        checked_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
 def _record(
     results: Path,
     lessons: list[Lesson],
     digests: dict[Path, str],
     found: dict[Path, list[ContentError]],
 ) -> None:
-    now = datetime.now(UTC).isoformat(timespec="seconds")
     entries = {
-        record_key(lesson.path): CheckRecord(
-            digest=digests[lesson.path],
-            ok=not found[lesson.path],
-            problems=[_relative(error, lesson.path) for error in found[lesson.path]],
-            checked_at=now,
-        )
+        record_key(lesson.path): make_record(lesson, digests[lesson.path], found[lesson.path])
         for lesson in lessons
     }
     try:
         CheckRecords(results).add(entries)
     except OSError as exc:  # a read-only checkout: the check itself still counts
         print(f"(The results could not be recorded for the dashboard in {results}: {exc}.)")
+
+
+# --- one lesson, from the dashboard -----------------------------------------------------------
+
+
+@dataclass
+class Validation:
+    """One lesson checked in the sandbox: its two runs, the problems they show, the record."""
+
+    lesson: Lesson
+    outcomes: list[Outcome]  # the solution's, then the starter's
+    problems: list[ContentError]
+    record: CheckRecord
+
+    @property
+    def runner_failure(self) -> str | None:
+        """Why the runner itself failed (then the runs prove nothing either way), or None."""
+        for outcome in self.outcomes:
+            done = outcome.done
+            if done is None:
+                return f"the {outcome.which}'s run ended without a result"
+            if done.status == "internal_error":
+                reason = done.error.message if done.error else "no reason given"
+                return f"the {outcome.which}'s run failed in the runner: {reason}"
+        return None
+
+
+async def validate_lesson(open_run: Opener, lesson: Lesson, digest: str) -> Validation:
+    """Run the lesson's solution and starter through ``open_run`` and judge them exactly as
+    ``torchdojo content check`` does. ``digest``: its files' ``lesson_digest``, taken before it
+    was loaded, so an edit saved meanwhile reads as "changed" rather than as verified.
+
+    Nothing is recorded here: the caller adds ``record`` to its ``CheckRecords`` unless
+    ``runner_failure`` says the runs proved nothing."""
+    outcomes = await run_lessons(open_run, [lesson])
+    problems = [problem for outcome in outcomes for problem in judge(outcome)]
+    return Validation(lesson, outcomes, problems, make_record(lesson, digest, problems))

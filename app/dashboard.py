@@ -3,8 +3,9 @@
 Two halves, joined by the lesson key (``course/slug``):
 
 - ``lesson_rows``: every lesson folder of every course, in course order, broken ones included
-  with their problems (the learner's pages leave those out), and what the last
-  ``torchdojo content check`` said about exactly these files (``CheckRecords``).
+  with their problems (the learner's pages leave those out), and what the last sandbox check
+  (``torchdojo content check``, or the dashboard's Validate button) said about exactly these
+  files (``CheckRecords``).
 - ``lesson_stats``: learners who started and finished each lesson (``progress``), and the checks
   that fail most often with their most common messages (``test`` events of check runs).
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -120,15 +122,8 @@ def check_verdict(
 ) -> Verdict:
     """What the content check recorded about exactly the files now in ``lesson_dir``."""
     exact, latest = records.lookup(record_key(lesson_dir), lesson_digest(lesson_dir), loaded)
-    if exact is not None and exact.ok:
-        return Verdict("good", "Verified", f"Passed in the sandbox {_when(exact.checked_at)}.")
     if exact is not None:
-        return Verdict(
-            "bad",
-            "Check failed",
-            f"Failed in the sandbox {_when(exact.checked_at)}.",
-            [_recorded_problem(text) for text in exact.problems],
-        )
+        return record_verdict(exact)
     if latest is not None:
         outcome = "passed" if latest.ok else "failed"
         return Verdict(
@@ -137,6 +132,18 @@ def check_verdict(
             f"Changed since the last check ({outcome} {_when(latest.checked_at)}).",
         )
     return Verdict("quiet", "Loads", "Not checked in the sandbox yet.")
+
+
+def record_verdict(record: CheckRecord) -> Verdict:
+    """What a record of exactly the lesson's current files says."""
+    if record.ok:
+        return Verdict("good", "Verified", f"Passed in the sandbox {_when(record.checked_at)}.")
+    return Verdict(
+        "bad",
+        "Check failed",
+        f"Failed in the sandbox {_when(record.checked_at)}.",
+        [_recorded_problem(text) for text in record.problems],
+    )
 
 
 def _recorded_problem(text: str) -> Problem:
@@ -352,8 +359,22 @@ def layout_signature(sections: list[CourseRows]) -> str:
     return hashlib.sha256(json.dumps(layout).encode()).hexdigest()[:16]
 
 
-def dashboard_json(sections: list[CourseRows], stats: dict[str, LessonStats]) -> dict[str, Any]:
-    """Everything the dashboard page updates in place, keyed by ``course/folder``."""
+def verdict_json(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "tone": verdict.tone,
+        "badge": verdict.badge,
+        "detail": verdict.detail,
+        "problems": [str(p) for p in verdict.problems],
+    }
+
+
+def dashboard_json(
+    sections: list[CourseRows],
+    stats: dict[str, LessonStats],
+    validating: Collection[str] = (),
+) -> dict[str, Any]:
+    """Everything the dashboard page updates in place, keyed by ``course/folder``;
+    ``validating``: the rows (``course/folder``) being validated in the sandbox right now."""
     lessons = []
     for section in sections:
         for row in section.lessons:
@@ -364,12 +385,8 @@ def dashboard_json(sections: list[CourseRows], stats: dict[str, LessonStats]) ->
                     "key": row.key,
                     "title": row.title,
                     "loads": row.loads,
-                    "verdict": {
-                        "tone": row.verdict.tone,
-                        "badge": row.verdict.badge,
-                        "detail": row.verdict.detail,
-                        "problems": [str(p) for p in row.verdict.problems],
-                    },
+                    "verdict": verdict_json(row.verdict),
+                    "validating": f"{row.course}/{row.folder}" in validating,
                     "started": numbers.started,
                     "finished": numbers.finished,
                     "failing": [

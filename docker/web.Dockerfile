@@ -8,6 +8,8 @@
 # bundle: the editor bundle, built with node. venv: the Python dependencies (no torch: learners'
 # code runs in the runner image). The final stage holds the app, its venv and the bundle, runs
 # as an unprivileged user, and has no compiler, no npm, no pip and no build-time certificate.
+# /var/lib/torchdojo, owned by that user, is where compose mounts the web app's data volume (a
+# fresh named volume takes the folder's owner), for the content check results.
 
 FROM node:20.19.2-bookworm-slim AS bundle
 RUN --mount=type=bind,source=package.json,target=/context/package.json \
@@ -52,7 +54,8 @@ RUN --mount=type=bind,source=app,target=/context/app \
  && mkdir -p /app/docker \
  && cp -r /context/app /context/runner /context/content /context/templates /context/static /app/ \
  && cp /context/docker/prestart.py /app/docker/ \
- && cp -r /build/dist /app/static/dist
+ && cp -r /build/dist /app/static/dist \
+ && install -d -o 10001 -g 10001 -m 0755 /var/lib/torchdojo
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -1,12 +1,15 @@
 """The instructor dashboard and the live lesson preview, against the real app over HTTP, the real
 sandbox and real databases: who may see them, the numbers after real runs (SQLite and
-PostgreSQL), a broken lesson with its error, and a preview following edits of a lesson's files."""
+PostgreSQL), a broken lesson with its error, a preview following edits of a lesson's files, and
+lessons validated in the sandbox from the dashboard."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +108,15 @@ def test_stats_follow_a_learners_check_runs(server: Server) -> None:
 # --- roles, a broken lesson, the preview: a server of our own content -----------------------
 
 
+def results_file(course: Path) -> Path:
+    """Where the `authoring` server records sandbox checks (TORCHDOJO_CONTENT_CHECK_FILE)."""
+    return course.parents[1] / "data" / "content-check.json"
+
+
 @pytest.fixture(scope="module")
 def authoring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
-    """A server over a copy of the seed lesson, a copy to edit, and a half-written lesson."""
+    """A server over a copy of the seed lesson, a copy to edit, a half-written lesson and one
+    whose starter is already solved."""
     tmp = tmp_path_factory.mktemp("authoring")
     course = tmp / "content" / COURSE
     course.mkdir(parents=True)
@@ -119,11 +128,15 @@ def authoring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server
     shutil.copytree(SEED, broken, ignore=ignore)
     text = (broken / "lesson.md").read_text()
     (broken / "lesson.md").write_text(text.replace("title: Deep", "title: A: Deep", 1))
+    solved = course / "04-solved-already"
+    shutil.copytree(SEED, solved, ignore=ignore)
+    shutil.copy(solved / "solution.py", solved / "starter.py")
     server = start_server(
         f"sqlite:///{tmp / 'app.sqlite3'}",
         tmp,
         TORCHDOJO_CONTENT_DIR=str(tmp / "content"),
-        TORCHDOJO_RUNNER_POOL_SIZE="1",
+        TORCHDOJO_CONTENT_CHECK_FILE=str(results_file(course)),
+        TORCHDOJO_RUNNER_POOL_SIZE="2",  # a validation's two runs side by side
     )
     yield server, course
     server.process.terminate()
@@ -173,6 +186,7 @@ def test_a_broken_lesson_is_on_the_dashboard_with_its_error(
         SEED_ROW,
         f"{COURSE}/02-draft",
         f"{COURSE}/03-work-in-progress",
+        f"{COURSE}/04-solved-already",
     ]
     broken = lessons[2]
     assert not broken["loads"] and broken["verdict"]["badge"] == "Broken"
@@ -224,6 +238,99 @@ def test_the_preview_follows_edits_and_shows_what_broke(authoring: tuple[Server,
     assert 'data-state="ok"' in recovered.text and "Deep Learning Introduction" in recovered.text
     assert instructor.get(fingerprint).json()["fingerprint"] == first
     assert instructor.get(f"/instructor/preview/{COURSE}/nothing-here").status_code == 404
+
+
+# --- validating a lesson from the dashboard ---------------------------------------------------
+
+
+def csrf_client(client: httpx.Client) -> httpx.Client:
+    """The signed-in client, sending the session's CSRF token as the page's script does."""
+    client.headers["X-CSRF-Token"] = client.get("/api/session").json()["csrf_token"]
+    client.timeout = httpx.Timeout(120)  # two sandbox runs, more under load
+    return client
+
+
+def validate_url(row_id: str) -> str:
+    return f"/api/instructor/lessons/{row_id}/validate"
+
+
+def test_an_instructor_validates_a_lesson_and_the_dashboard_shows_it_verified(
+    authoring: tuple[Server, Path],
+) -> None:
+    server, course = authoring
+    instructor = csrf_client(signed_in(server, "instructor"))
+    before = row(instructor, SEED_ROW)
+    assert before["verdict"]["badge"] == "Loads" and not before["validating"]
+    page = instructor.get("/instructor").text
+    assert f'data-validate="{validate_url(SEED_ROW)}"' in page
+
+    # Learners may not; nor may a request without the session's CSRF token.
+    learner = csrf_client(signed_in(server, "learner"))
+    refused = learner.post(validate_url(SEED_ROW))
+    assert refused.status_code == 403 and "instructors" in refused.json()["detail"]
+    without_token = httpx.Client(base_url=server.url, cookies=instructor.cookies)
+    forged = without_token.post(validate_url(SEED_ROW))
+    assert forged.status_code == 403 and "expired" in forged.json()["detail"]
+    assert instructor.post(validate_url(f"{COURSE}/nothing-here")).status_code == 404
+
+    # Two instructors at once: the second waits for the first's runs and gets the same verdict.
+    other = csrf_client(signed_in(server, "instructor"))
+    with ThreadPoolExecutor(2) as pool:
+        first_post = pool.submit(instructor.post, validate_url(SEED_ROW))
+        time.sleep(0.2)
+        second_post = pool.submit(other.post, validate_url(SEED_ROW))
+        seen_validating = False
+        while not (first_post.done() and second_post.done()):
+            seen_validating |= row(other, SEED_ROW)["validating"]
+            time.sleep(0.1)
+    assert seen_validating, "the polled stats say the lesson is being validated"
+    first, second = first_post.result(), second_post.result()
+    assert first.status_code == 200, first.text
+    assert second.json() == first.json(), "one validation, both told its verdict"
+    verdict = first.json()
+    assert verdict["ok"] and verdict["problems"] == [] and verdict["recorded"]
+    runs = {run["which"]: run for run in verdict["runs"]}
+    assert runs["solution"]["status"] == "completed"
+    assert runs["solution"]["passed"] == runs["solution"]["checks"] >= 3
+    assert runs["starter"]["status"] == "completed"
+    assert runs["starter"]["passed"] < runs["starter"]["checks"]
+    assert verdict["verdict"]["badge"] == "Verified"
+
+    # Recorded where TORCHDOJO_CONTENT_CHECK_FILE says, as the command line records it.
+    recorded = json.loads(results_file(course).read_text())["lessons"][SEED_ROW]
+    assert recorded[0]["ok"] and recorded[0]["digest"] == lesson_digest(course / SEED.name)
+    after = row(instructor, SEED_ROW)
+    assert after["verdict"]["tone"] == "good" and after["verdict"]["badge"] == "Verified"
+    assert not after["validating"]
+    assert "Passed in the sandbox" in instructor.get("/instructor").text
+
+
+def test_a_lesson_that_does_not_load_cannot_be_validated(authoring: tuple[Server, Path]) -> None:
+    server, _ = authoring
+    instructor = csrf_client(signed_in(server, "instructor"))
+    response = instructor.post(validate_url(f"{COURSE}/03-work-in-progress"))
+    assert response.status_code == 409, response.text
+    body = response.json()
+    assert "does not load" in body["detail"]
+    assert body["problems"][0].startswith("lesson.md:2: the front matter is not valid")
+    assert body["problems"][0] in body["detail"]
+
+
+def test_a_starter_that_already_passes_fails_validation(authoring: tuple[Server, Path]) -> None:
+    server, _ = authoring
+    instructor = csrf_client(signed_in(server, "instructor"))
+    row_id = f"{COURSE}/04-solved-already"
+    response = instructor.post(validate_url(row_id))
+    assert response.status_code == 200, response.text
+    verdict = response.json()
+    assert not verdict["ok"] and verdict["recorded"]
+    assert verdict["problems"] == [
+        "starter.py:1: the starter already passes every check, so a learner has nothing to do: "
+        "leave its TODOs undone, or add checks for them."
+    ]
+    shown = row(instructor, row_id)["verdict"]
+    assert (shown["tone"], shown["badge"]) == ("bad", "Check failed")
+    assert shown["problems"] == verdict["problems"]
 
 
 # --- what the content check recorded ----------------------------------------------------------
