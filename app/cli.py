@@ -7,20 +7,12 @@ import sys
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from app.config import get_settings
     from runner import logs
 
     settings = get_settings()
     logs.configure(settings.log_level, settings.log_format)
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        log_config=None,  # keep the handler set up above: one format for every line
-    )
+    logs.serve("app.main:create_app", args.host, args.port)
     return 0
 
 

@@ -70,15 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     logs.configure(settings.log_level, settings.log_format)
     if args.command == "serve":
-        import uvicorn
-
-        uvicorn.run(
-            "runner.service:create_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            log_config=None,  # keep the handler set up above: one format for every line
-        )
+        logs.serve("runner.service:create_app", args.host, args.port)
         return 0
     try:
         return asyncio.run(_run(args))

@@ -60,3 +60,11 @@ def configure(level: str = "info", fmt: LogFormat = "text") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+
+
+def serve(factory: str, host: str, port: int) -> None:
+    """Serve an app factory ("module:function") with uvicorn, keeping the handler that
+    `configure` set up, so uvicorn's own lines come out in the same format."""
+    import uvicorn
+
+    uvicorn.run(factory, factory=True, host=host, port=port, log_config=None)

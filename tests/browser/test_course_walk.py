@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from app.content import Lesson, load_courses
-from tests.app.conftest import ROOT, Server, start_server
+from tests.app.conftest import ROOT, Server
 from tests.browser.test_lesson_flow import CHROMIUM, CHROMIUM_ARGS, SHOTS, wait_for_status
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -21,17 +21,6 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 COURSE = next(c for c in load_courses(ROOT / "content") if c.slug == "intro-to-deep-learning")
 CHECKED = "overfitting"  # the one lesson checked on the way: its chart has train and val curves
 TIMEOUT_MS = 120_000  # a loaded 2-core machine may queue the run for a while
-
-
-@pytest.fixture(scope="module")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not (ROOT / "static" / "dist" / "app.js").exists():
-        pytest.fail("the browser bundle is missing: run `make setup` (npm ci && npm run build)")
-    tmp = tmp_path_factory.mktemp("course-walk")
-    server = start_server(f"sqlite:///{tmp / 'app.sqlite3'}", tmp)
-    yield server
-    server.process.terminate()
-    server.process.wait(30)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.app.conftest import ROOT, Server, start_server
+from tests.app.conftest import ROOT, Server
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -28,17 +28,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-@pytest.fixture(scope="module")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not (ROOT / "static" / "dist" / "app.js").exists():
-        pytest.fail("the browser bundle is missing: run `make setup` (npm ci && npm run build)")
-    tmp = tmp_path_factory.mktemp("browser")
-    server = start_server(f"sqlite:///{tmp / 'app.sqlite3'}", tmp)
-    yield server
-    server.process.terminate()
-    server.process.wait(30)
 
 
 @pytest.fixture(scope="module")
