@@ -114,10 +114,6 @@ class Replica:
     base: str
     host: str | None = None
 
-    @property
-    def name(self) -> str:
-        return self.base
-
 
 class RemoteRunner:
     """Runner services over HTTP: several URLs, or one name with several addresses, in turn.
@@ -179,16 +175,16 @@ class RemoteRunner:
         rotated = replicas[turn:] + replicas[:turn]
         now = time.monotonic()
         recent = {name for name, when in self._failed_at.items() if now - when < self.cooldown_s}
-        return [r for r in rotated if r.name not in recent] + [
-            r for r in rotated if r.name in recent
+        return [r for r in rotated if r.base not in recent] + [
+            r for r in rotated if r.base in recent
         ]
 
     def _failed(self, replica: Replica, kind: str, detail: object) -> None:
-        log.warning("runner %s %s: %s", replica.name, kind, detail)
+        log.warning("runner %s %s: %s", replica.base, kind, detail)
         if kind != "busy":
-            self._failed_at[replica.name] = time.monotonic()
+            self._failed_at[replica.base] = time.monotonic()
         if self.metrics is not None:
-            self.metrics.runner_error(replica.name, kind)
+            self.metrics.runner_error(replica.base, kind)
 
     # -- health --
 
@@ -199,9 +195,9 @@ class RemoteRunner:
                 response = await self.client.get(
                     f"{replica.base}/healthz", headers=_host(replica), timeout=3
                 )
-                replicas.append({"url": replica.name, **response.json()})
+                replicas.append({"url": replica.base, **response.json()})
             except (httpx.HTTPError, ValueError) as exc:
-                replicas.append({"url": replica.name, "status": "unreachable", "detail": str(exc)})
+                replicas.append({"url": replica.base, "status": "unreachable", "detail": str(exc)})
         return {"kind": "remote", "replicas": replicas}
 
     # -- runs --

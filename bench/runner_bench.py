@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from figures import summarize  # bench/figures.py: this folder is on sys.path when run as a script
+
 from runner.config import RunnerSettings
 from runner.pool import WarmPool
 from runner.protocol import Done, Output, RunRequest, Started
@@ -83,25 +85,6 @@ print("\\n@@elapsed " + json.dumps(elapsed))
 
 def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100), linear between the closest ranks (as numpy's default)."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def summarize(values_s: list[float]) -> dict[str, Any]:
-    """p50/p95 in milliseconds, with the raw samples."""
-    ms = [v * 1000 for v in values_s]
-    return {
-        "p50_ms": round(percentile(ms, 50), 3),
-        "p95_ms": round(percentile(ms, 95), 3),
-        "samples_ms": [round(v, 3) for v in ms],
-    }
 
 
 # --- 1. latency -------------------------------------------------------------------------------
