@@ -270,7 +270,8 @@ def main(paths: list[str], results: Path | None = None) -> int:
             )
     print(
         _paint(
-            f"OK: {_plural(len(courses), 'course')}, {_plural(len(lessons), 'lesson')}: "
+            f"OK: {_plural(len({c.slug for c in courses}), 'course')}, "
+            f"{_plural(len(lessons), 'lesson')}: "
             "front matter valid, files parse, solutions pass, starters run and fail their "
             f"checks ({elapsed:.1f} s).",
             "green",

@@ -25,7 +25,8 @@ TIMEOUT_MS = 120_000  # a loaded 2-core machine may queue the run for a while
 
 @pytest.fixture
 def page(app_server: Server) -> Iterator[Any]:
-    """A fresh browser page (1440x900) that records page errors in `page.errors`."""
+    """A fresh browser page (1440x900) that records in `page.errors` its script errors and
+    every resource it asked for and did not get (a missing icon, stylesheet or chunk)."""
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
@@ -35,6 +36,9 @@ def page(app_server: Server) -> Iterator[Any]:
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # Chromium reports a failed load (the favicon's too, which no request event shows)
+        # as a console error.
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.errors = errors
         yield page
         browser.close()
