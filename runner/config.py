@@ -71,6 +71,11 @@ class RunnerSettings(BaseSettings):
         "more threads than cores makes OpenMP spin and slows every run down)",
     )
     gpu_jobs_per_device: int = Field(1, ge=1, le=64, description="concurrent runs per GPU")
+    gpu_dev_root: str = Field(
+        "/dev",
+        description="folder holding the NVIDIA device nodes (nvidia0, nvidiactl, nvidia-uvm...); "
+        "each sandbox gets one GPU's node and the control nodes",
+    )
     log_level: str = Field("info", description="log level: debug, info, warning, error")
     log_format: LogFormat = Field(
         "text", description="log lines: text for people, json (one object a line) for log stores"

@@ -10,18 +10,15 @@ bounded first-come-first-served queue; past its bound, `reserve` raises `PoolBus
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import re
-import shutil
-import subprocess
 import time
-from collections.abc import AsyncGenerator
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from runner.config import RunnerSettings, get_settings
+from runner.gpu import GpuLoad, discover
 from runner.metrics import RunnerMetrics
 from runner.protocol import Done, ErrorInfo, Event, RunRequest, SandboxLimits
 from runner.sandbox import RunClock, Sandbox, SandboxStartError, require_bubblewrap, seccomp_program
@@ -54,54 +51,41 @@ class Ticket:
             self.pool._waiting -= 1
 
 
-@dataclass
-class Gpus:
-    """Which GPU each run gets: round-robin over devices, `per_device` runs on each at a time."""
+class ReadySandboxes:
+    """Warm sandboxes waiting for a job, oldest first. A job takes the oldest one that `fits`
+    (on a GPU host: whose GPU has room), so a full GPU never holds up a run another could take.
+    """
 
-    names: list[str]
-    per_device: int
-    busy: list[int] = field(default_factory=list)
-    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    def __init__(self) -> None:
+        self._sandboxes: list[Sandbox] = []
+        self._changed = asyncio.Condition()
 
-    @classmethod
-    def detect(cls, per_device: int) -> Gpus | None:
-        devices = sorted(
-            p for p in Path("/dev").glob("nvidia*") if re.fullmatch(r"nvidia\d+", p.name)
-        )
-        if not devices:
-            return None
-        names = [f"GPU {i}" for i in range(len(devices))]
-        if shutil.which("nvidia-smi"):
-            with contextlib.suppress(Exception):
-                out = subprocess.run(
-                    ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                    capture_output=True,
-                    text=True,
-                    timeout=20,
-                    check=True,
-                ).stdout
-                found = [line.strip() for line in out.splitlines() if line.strip()]
-                if found:
-                    names = found
-        return cls(names=names, per_device=per_device, busy=[0] * len(names))
+    def qsize(self) -> int:
+        return len(self._sandboxes)
 
-    async def acquire(self) -> int:
-        async with self.changed:
+    async def put(self, sandbox: Sandbox) -> None:
+        async with self._changed:
+            self._sandboxes.append(sandbox)
+            self._changed.notify_all()
+
+    async def notify(self) -> None:
+        """Something `fits` looks at has changed (a GPU was freed)."""
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def take(
+        self, fits: Callable[[Sandbox], bool], claim: Callable[[Sandbox], None]
+    ) -> Sandbox:
+        """Wait for a sandbox that fits; `claim` runs under the same lock, before anyone else
+        can look (so two runs never both see room on one GPU)."""
+        async with self._changed:
             while True:
-                free = [i for i, n in enumerate(self.busy) if n < self.per_device]
-                if free:
-                    index = min(free, key=lambda i: self.busy[i])
-                    self.busy[index] += 1
-                    return index
-                await self.changed.wait()
-
-    async def release(self, index: int) -> None:
-        async with self.changed:
-            self.busy[index] -= 1
-            self.changed.notify_all()
-
-    def describe(self, index: int) -> str:
-        return f"cuda:0 ({self.names[index]})"  # each run sees its GPU as cuda:0
+                for sandbox in self._sandboxes:
+                    if fits(sandbox):
+                        self._sandboxes.remove(sandbox)
+                        claim(sandbox)
+                        return sandbox
+                await self._changed.wait()
 
 
 class WarmPool:
@@ -117,8 +101,8 @@ class WarmPool:
         self.settings = settings or get_settings()
         self.size = size or self.settings.pool_size
         self.metrics = metrics
-        self.gpus: Gpus | None = None
-        self._ready: asyncio.Queue[Sandbox] = asyncio.Queue()
+        self.gpus: GpuLoad | None = None
+        self._ready = ReadySandboxes()
         self._tasks: set[asyncio.Task[None]] = set()
         self._live: set[Sandbox] = set()
         self._generation = 0
@@ -134,7 +118,8 @@ class WarmPool:
         """Start the sandboxes; with `wait`, return once all are warm (or raise why not)."""
         require_bubblewrap(self.settings)
         seccomp_program()  # fail now, not at the first run, if libseccomp is missing
-        self.gpus = Gpus.detect(self.settings.gpu_jobs_per_device)
+        devices = discover(Path(self.settings.gpu_dev_root))
+        self.gpus = GpuLoad(devices, self.settings.gpu_jobs_per_device) if devices else None
         for slot in range(self.size):
             self._refill(slot)
         if wait:
@@ -183,7 +168,7 @@ class WarmPool:
                 slot,
                 self.settings,
                 generation=self._generation,
-                gpu="all" if self.gpus else None,
+                gpu=self.gpus.for_slot(slot) if self.gpus else None,
                 threads=self.threads,
             )
             try:
@@ -207,11 +192,9 @@ class WarmPool:
 
     @property
     def device(self) -> str:
-        if self.gpus:
-            return ", ".join(
-                self.gpus.describe(i).removeprefix("cuda:0 ") for i in range(len(self.gpus.names))
-            )
-        return "cpu"
+        """The `started.device` of a run here: "cpu", or "cuda:0 (<GPU name>)" (each run sees
+        its one GPU as cuda:0; GPUs of different models are listed with " | ")."""
+        return self.gpus.described if self.gpus else "cpu"
 
     def resolve_limits(self, requested: SandboxLimits | None) -> SandboxLimits:
         return (requested or self.settings.default_limits).capped(self.settings.max_limits)
@@ -246,7 +229,10 @@ class WarmPool:
         limits = self.resolve_limits(request.limits)
         queued_at = time.monotonic()
         try:
-            sandbox = await asyncio.wait_for(self._ready.get(), self.settings.queue_timeout_s)
+            sandbox = await asyncio.wait_for(
+                self._ready.take(self._gpu_has_room, self._claim_gpu),
+                self.settings.queue_timeout_s,
+            )
         except TimeoutError:
             reason = self.last_error or "no sandbox became free in time"
             yield _internal_error(
@@ -257,13 +243,17 @@ class WarmPool:
             ticket.release()
         if self.metrics:
             self.metrics.queue_wait.observe(time.monotonic() - queued_at)
-        gpu_index = await self.gpus.acquire() if self.gpus else None
         self._busy += 1
         status = "internal_error"
         try:
-            device = self.gpus.describe(gpu_index) if self.gpus and gpu_index is not None else None
+            # Only its own GPU's node is in the sandbox, so CUDA numbers it 0 there.
+            gpu = sandbox.gpu
             async for event in sandbox.execute(
-                request, limits, clock=clock, device=device, gpu_index=gpu_index
+                request,
+                limits,
+                clock=clock,
+                device=gpu.described if gpu else None,
+                gpu_index=0 if gpu else None,
             ):
                 if isinstance(event, Done):
                     status = event.status
@@ -280,12 +270,20 @@ class WarmPool:
             raise
         finally:
             self._busy -= 1
-            if self.gpus and gpu_index is not None:
-                await self.gpus.release(gpu_index)
+            if self.gpus and sandbox.gpu:
+                self.gpus.release(sandbox.gpu)
+                await self._ready.notify()
             if self.metrics:
                 self.metrics.runs.labels(status=status).inc()
                 self.metrics.run_duration.observe(time.monotonic() - clock.start)
             self._retire(sandbox)
+
+    def _gpu_has_room(self, sandbox: Sandbox) -> bool:
+        return self.gpus is None or sandbox.gpu is None or self.gpus.has_room(sandbox.gpu)
+
+    def _claim_gpu(self, sandbox: Sandbox) -> None:
+        if self.gpus and sandbox.gpu:
+            self.gpus.claim(sandbox.gpu)
 
     def _retire(self, sandbox: Sandbox) -> None:
         """Destroy a used sandbox, then warm a fresh one in its slot, off the run's path."""

@@ -41,6 +41,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from runner.config import RunnerSettings
+from runner.gpu import GpuDevice
 from runner.protocol import (
     Done,
     ErrorInfo,
@@ -342,7 +343,7 @@ class Sandbox:
         settings: RunnerSettings,
         *,
         generation: int = 0,
-        gpu: str | None = None,
+        gpu: GpuDevice | None = None,
         threads: int = 1,
     ) -> None:
         self.slot, self.settings, self.gpu, self.threads = slot, settings, gpu, threads
@@ -411,8 +412,7 @@ class Sandbox:
         ]
         args += ["--proc", "/proc", "--dev", "/dev"]
         if self.gpu is not None:
-            for device in sorted(Path("/dev").glob("nvidia*")):
-                args += ["--dev-bind", str(device), str(device)]
+            args += self.gpu.bind_args()  # this slot's GPU node and the control nodes, no other
         tmpfs = str(s.tmpfs_mb * 1024 * 1024)
         args += [
             "--perms",
@@ -450,6 +450,7 @@ class Sandbox:
             "DOJO_EVENT_FD": str(fds["events"]),
             "OMP_NUM_THREADS": str(self.threads),
             "MKL_NUM_THREADS": str(self.threads),
+            **(self.gpu.environment if self.gpu is not None else {}),
         }
         for key, value in env.items():
             args += ["--setenv", key, value]
