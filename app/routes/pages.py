@@ -8,14 +8,14 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from app.auth import OptionalUser, verify_csrf
+from app.auth import AuthError, OptionalUser, authenticate, create_user, sign_in, verify_csrf
 from app.content import Course
 from app.deps import CoursesDep, RunsDep, SessionDep, SettingsDep
-from app.models import Progress, User
+from app.models import Progress, Run, User
 from app.routes import drafts
 from app.routes.lessons import lesson_or_404
 from app.runners import RunnerBusy
-from app.runs import RateLimited
+from app.runs import RateLimited, RunManager
 from app.schemas import valid_code
 from app.templating import render
 
@@ -51,6 +51,30 @@ def _lesson_context(courses: list[Course], course_slug: str, lesson_slug: str) -
     }
 
 
+def _can_show_solution(db: SessionDep, user: User | None, key: str) -> bool:
+    """The solution endpoint's rule (app/routes/lessons.py): after a failed check, or passed."""
+    if user is None:
+        return False
+    if user.role != "learner":
+        return True
+    progress = _progress(db, user).get(key)
+    return bool(progress and (progress.failed_checks or progress.status == "passed"))
+
+
+def _active_run(db: SessionDep, runs: RunManager, user: User | None, key: str) -> dict[str, str]:
+    """The learner's run of this lesson still going in this process, for the page to follow."""
+    run_id = runs.active.get(user.id) if user else None
+    if run_id is None:
+        return {}
+    run = db.get(Run, run_id)
+    if run is None or run.lesson_key != key or run.status != "running":
+        return {}
+    return {"id": run.id, "mode": run.mode}
+
+
+KEPT_MESSAGE = "You are signed in, and your code is saved to your account: press Run or Check."
+
+
 @router.get("/courses/{course}/{lesson}", response_class=HTMLResponse)
 def lesson_page(
     request: Request,
@@ -59,23 +83,85 @@ def lesson_page(
     user: OptionalUser,
     db: SessionDep,
     courses: CoursesDep,
+    runs: RunsDep,
+    kept: bool = False,
 ) -> Response:
     context = _lesson_context(courses, course, lesson)
     key = context["lesson_key"]
     code = drafts.load(db, user.id, key) if user else None
-    progress = _progress(db, user).get(key)
-    can_show = bool(progress and (progress.failed_checks or progress.status == "passed")) or bool(
-        user and user.role != "learner"
-    )
     return render(
         request,
         "lesson.html",
         user,
         code=code if code is not None else context["starter"],
         run=None,
-        can_show_solution=can_show,
+        active_run=_active_run(db, runs, user, key),
+        can_show_solution=_can_show_solution(db, user, key),
+        messages=[("info", KEPT_MESSAGE)] if kept and user else [],
         **context,
     )
+
+
+def _keep_code_sign_in(
+    request: Request,
+    context: dict[str, Any],
+    code: str,
+    *,
+    email: str = "",
+    error: str | None = None,
+) -> Response:
+    """The sign-in form for a run posted while signed out, carrying the code along."""
+    lesson_path = f"/courses/{context['course'].slug}/{context['lesson'].slug}"
+    return render(
+        request,
+        "auth.html",
+        None,
+        400 if error else 401,
+        mode="signin",
+        error=error,
+        email=email,
+        next=lesson_path,
+        keep_code=code,
+        keep_action=f"{lesson_path}/sign-in",
+        lesson_title=context["lesson"].title,
+    )
+
+
+@router.post(
+    "/courses/{course}/{lesson}/sign-in",
+    response_class=HTMLResponse,
+    dependencies=[Depends(verify_csrf)],
+)
+def sign_in_keeping_code(
+    request: Request,
+    course: str,
+    lesson: str,
+    db: SessionDep,
+    courses: CoursesDep,
+    settings: SettingsDep,
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    code: Annotated[str, Form()],
+    account: Annotated[str, Form()] = "existing",
+) -> Response:
+    """Sign in (or sign up) from the form a signed-out run post showed; the code becomes the
+    learner's draft of the lesson, so the lesson page shows it."""
+    context = _lesson_context(courses, course, lesson)
+    try:
+        valid_code(code)
+    except ValueError as exc:
+        raise HTTPException(422, f"Your code could not be saved: {exc}.") from exc
+    drafts.check_code_size(code, settings.max_code_kb)
+    try:
+        if account == "new":
+            user = create_user(session=db, email=email, password=password)
+        else:
+            user = authenticate(session=db, email=email, password=password)
+    except AuthError as exc:
+        return _keep_code_sign_in(request, context, code, email=email, error=str(exc))
+    sign_in(request, user)
+    drafts.save(db, user.id, context["lesson_key"], code)
+    return RedirectResponse(f"/courses/{course}/{lesson}?kept=1", status_code=303)
 
 
 @router.post(
@@ -97,8 +183,8 @@ async def run_from_form(
 ) -> Response:
     """The page without JavaScript: run, wait for the result, show the page with it."""
     context = _lesson_context(courses, course, lesson)
-    if user is None:
-        return RedirectResponse(f"/login?next=/courses/{course}/{lesson}", status_code=303)
+    if user is None:  # nothing is lost: the sign-in form carries the code to the draft
+        return _keep_code_sign_in(request, context, code)
     if mode not in ("run", "check"):
         raise HTTPException(422, "mode must be run or check")
     try:
@@ -133,6 +219,6 @@ async def run_from_form(
         code=code,
         run=result,
         messages=messages,
-        can_show_solution=False,
+        can_show_solution=_can_show_solution(db, user, context["lesson_key"]),
         **context,
     )

@@ -1,14 +1,41 @@
 // Drafts: the learner's code is PUT to the server ~800 ms after typing stops and when the page
 // is left, with a small "Saving… / Saved / Not saved: reason" indicator. Code the server did
-// not take (signed out, offline) is kept in localStorage and put back on the next visit.
+// not take (signed out, offline) is kept in localStorage and put back on the next visit —
+// keyed by the signed-in user, and all of it forgotten on sign-out, so on a shared browser one
+// learner's code never turns up in another's editor.
 import { request } from "./api.js";
 
 const DELAY_MS = 800;
+const PREFIX = "torchdojo:unsaved:";
+const SIGN_OUT_WAIT_MS = 3000;
+
+/** The localStorage key of a lesson's unsaved code: per user ("anon" when signed out). */
+export function unsavedKey(userId, lessonKey) {
+  return `${PREFIX}${userId || "anon"}:${lessonKey}`;
+}
+
+/** Forgets every unsaved copy kept in this browser, whoever's (on sign-out). */
+export function forgetAllUnsaved(storage = globalThis.localStorage) {
+  try {
+    const keys = [];
+    for (let i = 0; i < storage.length; i++) {
+      const key = storage.key(i);
+      if (key && key.startsWith(PREFIX)) keys.push(key);
+    }
+    for (const key of keys) storage.removeItem(key);
+  } catch {
+    /* storage disabled */
+  }
+}
 
 export class DraftSaver {
-  constructor({ url, lessonKey, getCode, indicator, initialCode }) {
+  constructor({ url, lessonKey, userId, getCode, indicator, initialCode }) {
     this.url = url;
-    this.localKey = `torchdojo:unsaved:${lessonKey}`;
+    this.localKey = unsavedKey(userId, lessonKey);
+    // Code typed while signed out is claimed by whoever signs in next in this browser (the
+    // sign-out before that cleared everyone else's).
+    this.anonKey = userId ? unsavedKey("", lessonKey) : null;
+    this.closed = false;
     this.getCode = getCode;
     this.indicator = indicator;
     this.saved = initialCode;
@@ -73,9 +100,22 @@ export class DraftSaver {
     this.show("error", `Not saved: ${reason}`);
   }
 
+  /** The learner signs out: save what is unsaved now (waiting a little), then stop keeping it. */
+  async signingOut() {
+    clearTimeout(this.timer);
+    this.closed = true;
+    const code = this.getCode();
+    if (code === this.saved || this.signedOut) return;
+    const put = request(this.url, { method: "PUT", json: { code }, keepalive: true });
+    const late = new Promise((resolve) => setTimeout(() => resolve(null), SIGN_OUT_WAIT_MS));
+    const answer = await Promise.race([put, late]);
+    if (answer && answer.ok) this.saved = code;
+  }
+
   /** The page is going away: send what is unsaved with keepalive, without waiting. */
   flush() {
     clearTimeout(this.timer);
+    if (this.closed) return;
     const code = this.getCode();
     if (code === this.saved) return;
     this.keepLocal(code); // forgotten again if the keepalive request succeeds
@@ -91,6 +131,7 @@ export class DraftSaver {
   }
 
   keepLocal(code) {
+    if (this.closed) return;
     try {
       localStorage.setItem(this.localKey, code);
     } catch {
@@ -101,6 +142,7 @@ export class DraftSaver {
   forgetLocal() {
     try {
       localStorage.removeItem(this.localKey);
+      if (this.anonKey) localStorage.removeItem(this.anonKey);
     } catch {
       /* storage disabled */
     }
@@ -111,6 +153,7 @@ export class DraftSaver {
     let code = null;
     try {
       code = localStorage.getItem(this.localKey);
+      if (code == null && this.anonKey) code = localStorage.getItem(this.anonKey);
     } catch {
       return;
     }

@@ -4,7 +4,7 @@ import "katex/dist/katex.min.css";
 
 import { ConsolePanel } from "./console.js";
 import { initDashboard } from "./dashboard.js";
-import { DraftSaver } from "./drafts.js";
+import { DraftSaver, forgetAllUnsaved } from "./drafts.js";
 import { mountEditor } from "./editor.js";
 import { initHints } from "./hints.js";
 import { LossChart } from "./loss-chart.js";
@@ -14,7 +14,7 @@ import { initPreview } from "./preview.js";
 import { RunController } from "./run.js";
 import { initReset, initSolution } from "./solution.js";
 import { initSplitter } from "./splitter.js";
-import { RunStatus } from "./status.js";
+import { RunStatus, opensSolution } from "./status.js";
 import { Tabs } from "./tabs.js";
 import { TestsPanel } from "./tests-panel.js";
 
@@ -80,9 +80,7 @@ function initLessonPage(form) {
     buttons,
     markErrorLine: editor.markErrorLine,
     onFinished(done, mode) {
-      const t = done.tests;
-      const failedCheck = mode === "check" && (done.status !== "completed" || (t && t.failed + t.errors > 0));
-      if (failedCheck) solution?.enable();
+      if (opensSolution(done, mode)) solution?.enable();
     },
   });
 
@@ -103,6 +101,7 @@ function initLessonPage(form) {
     drafts = new DraftSaver({
       url: `/api/drafts/${encodeURIComponent(course)}/${encodeURIComponent(lesson)}`,
       lessonKey,
+      userId: document.querySelector('meta[name="user-id"]')?.getAttribute("content") || "",
       getCode: editor.getCode,
       indicator,
       initialCode: editor.getCode(),
@@ -116,18 +115,40 @@ function initLessonPage(form) {
   const hintButton = $("#show-hint");
   if (hintBox && hintButton) initHints({ box: hintBox, button: hintButton, lessonKey });
 
-  // Panels start empty, or show the run the server rendered after a form post.
+  // Panels start empty, or show the run the server rendered after a form post, or follow the
+  // learner's run that is still going (the page was reloaded during it).
   const events = readJson("run-events");
+  const activeRun = readJson("active-run");
   if (Array.isArray(events) && events.length) runs.replay(events);
+  else if (activeRun && activeRun.id) runs.attach(activeRun);
   else for (const panel of Object.values(panels)) panel.reset();
 
   window.torchdojo = { editor, runs, panels, tabs, drafts };
+}
+
+/**
+ * Signing out: the code still unsaved is saved to its owner's account first (briefly waited
+ * for), then every unsaved copy in this browser is forgotten, so the next person to sign in
+ * here never gets it.
+ */
+function initSignOut(form) {
+  let leaving = false;
+  form.addEventListener("submit", async (event) => {
+    if (leaving) return;
+    event.preventDefault();
+    leaving = true;
+    const drafts = window.torchdojo?.drafts;
+    if (drafts) await drafts.signingOut();
+    forgetAllUnsaved();
+    form.submit(); // does not fire submit again
+  });
 }
 
 function init() {
   document.documentElement.classList.remove("no-js");
   document.documentElement.classList.add("js");
   for (const handle of document.querySelectorAll("[data-splitter]")) initSplitter(handle);
+  for (const form of document.querySelectorAll("form[data-sign-out]")) initSignOut(form);
   const form = document.querySelector("form#workspace");
   if (form) initLessonPage(form);
   const dashboard = document.getElementById("dashboard");

@@ -1,5 +1,6 @@
 // Run and Check: POST the code, stream the run's events over SSE, and feed them to the panels.
 import { request } from "./api.js";
+import { INTERNAL_ERROR_DEFAULT } from "./status.js";
 
 export class RunController {
   /**
@@ -21,6 +22,8 @@ export class RunController {
     this.source = null;
     this.lastSeq = -1;
     this.cancelWanted = false;
+    this.started = false; // the runner began it (its `started` event came): no longer queued
+    this.stopping = false;
     this.buttons.stop?.addEventListener("click", () => this.stop());
   }
 
@@ -49,9 +52,11 @@ export class RunController {
     this.mode = mode === "check" ? "check" : "run";
     this.runId = null;
     this.cancelWanted = false;
+    this.started = false;
+    this.stopping = false;
     this.setBusy(true);
     this.resetPanels(this.mode);
-    this.status.running(this.mode);
+    this.status.queued(); // until the runner says `started`: it may be serving others first
 
     const answer = await request("/api/runs", {
       method: "POST",
@@ -67,6 +72,29 @@ export class RunController {
     this.runId = answer.data.id;
     if (this.cancelWanted) this.stop();
     this.listen(answer.data.events_url || `/api/runs/${encodeURIComponent(this.runId)}/events`);
+  }
+
+  /**
+   * Follows a run already going (the page was reloaded during it): its stored events are
+   * replayed from the start by the events endpoint, then it goes on live.
+   */
+  attach({ id, mode }) {
+    if (this.active || !id) return;
+    this.mode = mode === "check" ? "check" : "run";
+    this.runId = id;
+    this.cancelWanted = false;
+    this.started = false;
+    this.stopping = false;
+    this.setBusy(true);
+    this.resetPanels(this.mode);
+    this.status.queued();
+    this.listen(`/api/runs/${encodeURIComponent(id)}/events`);
+  }
+
+  /** The status line while the run is going: waiting for a runner, or running. */
+  showProgress() {
+    if (this.started) this.status.running(this.mode);
+    else this.status.queued();
   }
 
   listen(url) {
@@ -97,9 +125,8 @@ export class RunController {
       }
     };
     source.onopen = () => {
-      if (this.active && this.status.element.dataset.runStatus === "running") {
-        this.status.running(this.mode);
-      }
+      const shown = this.status.element.dataset.runStatus;
+      if (this.active && (shown === "running" || shown === "queued")) this.showProgress();
     };
   }
 
@@ -117,6 +144,8 @@ export class RunController {
     const { console: out, tests, model, loss } = this.panels;
     switch (event.type) {
       case "started":
+        this.started = true;
+        if (this.active && !this.stopping) this.showProgress();
         out.notice(`Started on ${event.device} · torch ${event.torch}`);
         break;
       case "output":
@@ -150,6 +179,7 @@ export class RunController {
   }
 
   finish(done) {
+    this.stopping = false;
     this.closeSource();
     this.setBusy(false);
     this.status.done(done);
@@ -176,11 +206,14 @@ export class RunController {
     }
     const stop = this.buttons.stop;
     if (stop) stop.disabled = true;
+    this.stopping = true;
     this.status.set("running", "Stopping…", "busy");
     const answer = await request(`/api/runs/${encodeURIComponent(this.runId)}/cancel`, {
       method: "POST",
     });
     if (!answer.ok && this.active) {
+      this.stopping = false;
+      this.showProgress();
       this.panels.console.notice(`Could not stop the run: ${answer.detail}`, "error");
       if (stop) stop.disabled = false;
     }
@@ -211,7 +244,7 @@ function noticeEnd(consolePanel, done) {
       timeout: "Stopped: time limit reached.",
       memory_limit: "Stopped: memory limit reached.",
       output_limit: "Stopped: output limit reached.",
-      internal_error: "The runner failed. Your code is saved; try again.",
+      internal_error: INTERNAL_ERROR_DEFAULT,
     }[done.status] ||
     `Finished: ${done.status}`;
   consolePanel.notice(text, done.status === "cancelled" ? "info" : "error");

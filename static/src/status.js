@@ -6,6 +6,9 @@ const LIMIT_DEFAULTS = {
   output_limit: "Stopped: your code printed more output than the limit.",
 };
 
+export const INTERNAL_ERROR_DEFAULT =
+  "The runner stopped unexpectedly. Your code is saved: press Run to try again.";
+
 function seconds(ms) {
   const s = (ms || 0) / 1000;
   return s < 10 ? `${s.toFixed(1)} s` : `${Math.round(s)} s`;
@@ -47,13 +50,21 @@ export function describeDone(done) {
     case "cancelled":
       return { text: (error && error.message) || "Stopped: you cancelled the run.", line: null };
     case "internal_error":
-      return {
-        text: `internal_error: ${(error && error.message) || "the runner failed"} — your code is saved; try again`,
-        line: null,
-      };
+      // The server's message is a whole sentence that already says the code is saved.
+      return { text: (error && error.message) || INTERNAL_ERROR_DEFAULT, line: null };
     default:
       return { text: `Finished: ${done.status}`, line: null };
   }
+}
+
+/**
+ * Whether a finished run opens "Show solution": the server's rule (app/runs.py `_settle` and
+ * the solution endpoint) is a Check whose done event carries test counts — a failed check is
+ * counted, a passed one marks the lesson passed; both open the solution. A Check stopped
+ * before its checks ran (Stop, a time limit, a crash) carries none and opens nothing.
+ */
+export function opensSolution(done, mode) {
+  return mode === "check" && done != null && done.tests != null && typeof done.tests === "object";
 }
 
 /** Whether a finished run counts as a good outcome (green) or not (red). */
@@ -78,6 +89,11 @@ export class RunStatus {
     this.element.dataset.tone = toneName;
     this.element.replaceChildren(document.createTextNode(text));
     this.element.title = text;
+  }
+
+  /** Sent, not started yet: every runner may be busy with other learners' code. */
+  queued() {
+    this.set("queued", "Waiting for a free runner…", "busy");
   }
 
   running(mode) {

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { describeDone, tone } from "./status.js";
+import { INTERNAL_ERROR_DEFAULT, describeDone, opensSolution, tone } from "./status.js";
 
 test("a completed check names the time and the checks passed", () => {
   const done = { status: "completed", duration_ms: 1234, tests: { passed: 6, failed: 0, errors: 0 } };
@@ -43,11 +43,36 @@ test("limits show the runner's message, or a default", () => {
   assert.match(describeDone({ status: "output_limit" }).text, /output/);
 });
 
-test("an internal error says it is not the learner's fault", () => {
-  const done = { status: "internal_error", error: { type: "RunnerError", message: "sandbox died" } };
-  assert.equal(
-    describeDone(done).text,
-    "internal_error: sandbox died — your code is saved; try again",
-  );
+test("an internal error shows the server's sentence as it is", () => {
+  const message = "The runner stopped unexpectedly. Your code is saved: press Run to try again.";
+  const done = { status: "internal_error", error: { type: "RunnerError", message } };
+  assert.equal(describeDone(done).text, message);
+  assert.equal(tone(done), "bad");
   assert.equal(tone({ status: "cancelled" }), "neutral");
+});
+
+test("an internal error without a message still says the code is saved", () => {
+  const text = describeDone({ status: "internal_error" }).text;
+  assert.equal(text, INTERNAL_ERROR_DEFAULT);
+  assert.match(text, /Your code is saved/);
+  assert.doesNotMatch(text, /internal_error/);
+});
+
+test("a run superseded by a newer one says so", () => {
+  const message = "Stopped because you started a newer run.";
+  const done = { status: "cancelled", error: { type: "Superseded", message } };
+  assert.equal(describeDone(done).text, message);
+  assert.equal(describeDone({ status: "cancelled" }).text, "Stopped: you cancelled the run.");
+});
+
+test("the solution opens after a check with test counts, as the server allows it", () => {
+  const failed = { status: "completed", tests: { passed: 1, failed: 2, errors: 0 } };
+  const passed = { status: "completed", tests: { passed: 3, failed: 0, errors: 0 } };
+  assert.equal(opensSolution(failed, "check"), true);
+  assert.equal(opensSolution(passed, "check"), true);
+  // Stopped, timed out or crashed before the checks ran: the server counts nothing.
+  assert.equal(opensSolution({ status: "cancelled" }, "check"), false);
+  assert.equal(opensSolution({ status: "timeout", error: { message: "too long" } }, "check"), false);
+  assert.equal(opensSolution({ status: "internal_error" }, "check"), false);
+  assert.equal(opensSolution(failed, "run"), false);
 });
