@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite (what `make test` runs after set-up and lint):
+#   - the browser code's unit tests (`npm test`: node --test static/src/*.test.js) first, fast;
+#     a failure there fails the run;
 #   - the deployment test (tests/deploy/test_compose.py: a real Docker engine, both images built,
 #     docker-compose up with two runner replicas, a check run, hostile code in the runner
 #     container) in the background: it waits mostly on apt, pip and the disk;
@@ -12,6 +14,12 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 mkdir -p artifacts
 DEPLOY_LOG=artifacts/deploy-test.log
+
+echo "browser unit tests: npm test"
+if ! npm test --silent; then
+    echo "the browser unit tests (npm test) FAILED" >&2
+    exit 1
+fi
 
 deploy_pid=""
 if [ "${TORCHDOJO_DEPLOY_TEST:-}" = 0 ]; then
