@@ -10,13 +10,12 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import playwright.sync_api as playwright_api
 import pytest
 
 from app.content import Lesson, load_courses
 from tests.app.conftest import ROOT, Server
 from tests.browser.test_lesson_flow import CHROMIUM, CHROMIUM_ARGS, SHOTS, wait_for_status
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 COURSE = next(c for c in load_courses(ROOT / "content") if c.slug == "intro-to-deep-learning")
 CHECKED = "overfitting"  # the one lesson checked on the way: its chart has train and val curves

@@ -9,14 +9,13 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import playwright.sync_api as playwright_api
 import pytest
 
 from app.auth import create_user
 from app.db import make_engine, make_sessionmaker
 from tests.app.conftest import ROOT, Learner, Server, start_server
 from tests.browser.test_lesson_flow import CHROMIUM, CHROMIUM_ARGS, SHOTS
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 COURSE = "intro-to-deep-learning"
 SEED = ROOT / "content" / COURSE / "01-deep-learning-introduction"

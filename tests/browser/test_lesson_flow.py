@@ -1,22 +1,25 @@
 """A new learner, in a real headless Chromium driven by Playwright, goes through the seed lesson:
 sign up, see the lesson and the starter, Check and read the failing hints, paste the solution,
-Check again and see every check pass with the model summary and a loss curve, reload and find
-the draft restored. Screenshots go to artifacts/screenshots/."""
+Check again and see every check pass with the model summary and a loss curve, type in the
+editor, see it saved, reload and find the typed text. Screenshots go to artifacts/screenshots/
+(with TORCHDOJO_DOC_SCREENSHOTS=1, the README's three also to docs/)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
+import playwright.sync_api as playwright_api
 import pytest
 
 from tests.app.conftest import ROOT, Server
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
 SEED = ROOT / "content" / "intro-to-deep-learning" / "01-deep-learning-introduction"
 LESSON_URL = "/courses/intro-to-deep-learning/deep-learning-introduction"
 SHOTS = ROOT / "artifacts" / "screenshots"
+DOCS = ROOT / "docs"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Headless, and quiet: this machine has no network, so Chromium must not try to reach out.
 CHROMIUM_ARGS = [
@@ -53,6 +56,36 @@ def set_code(page: object, code: str) -> None:
     page.evaluate("code => window.torchdojo.editor.setCode(code)", code)  # type: ignore[attr-defined]
 
 
+def screenshots(page: Any) -> None:
+    """The finished Check for the README: the page on its Tests tab, then the output pane on
+    the Model tab and on the Loss tab."""
+    page.click("#tab-tests")
+    page.wait_for_timeout(200)
+    shots = [("lesson-page.png", None)]
+    page.screenshot(path=str(SHOTS / "lesson-page.png"), full_page=True)
+    # The output pane as tall as it goes (the splitter's Home key), for the whole model.
+    page.focus("[data-splitter=output]")
+    page.keyboard.press("Home")
+    bar = page.locator(".action-bar").bounding_box()
+    output = page.locator(".output-tabs").bounding_box()
+    pane = {
+        "x": output["x"],
+        "y": bar["y"],
+        "width": output["width"],
+        "height": output["y"] + output["height"] - bar["y"],
+    }
+    for tab, name in (("model", "lesson-model.png"), ("loss", "lesson-loss.png")):
+        page.click(f"#tab-{tab}")
+        page.wait_for_timeout(300)  # the tab's first paint (uPlot measures its box)
+        page.screenshot(path=str(SHOTS / name), clip=pane)
+        shots.append((name, pane))
+    # The legend names the curve with its last value (not "—": the cursor is off the chart).
+    assert "—" not in page.inner_text("#loss-chart .u-legend")
+    if os.environ.get("TORCHDOJO_DOC_SCREENSHOTS") == "1":
+        for name, _ in shots:
+            shutil.copyfile(SHOTS / name, DOCS / name)
+
+
 def test_learner_goes_through_the_seed_lesson(app_server: Server, browser: object) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1440, "height": 900})  # type: ignore[attr-defined]
@@ -77,8 +110,10 @@ def test_learner_goes_through_the_seed_lesson(app_server: Server, browser: objec
     page.click("#check")
     assert wait_for_status(page) == "completed"
     tests = page.locator("#tests")
-    assert "failed" in tests.inner_text().lower() or "✗" in tests.inner_text()
-    assert "nn.Linear" in tests.inner_text()  # a hint a beginner can act on
+    assert tests.locator(".test-row[data-status=failed]").count() >= 1
+    # A hint a beginner can act on, in the failing check's hint line (not its message).
+    hints = tests.locator(".test-row[data-status=failed] .test-hint").all_inner_texts()
+    assert any("nn.Linear" in hint for hint in hints), hints
     page.screenshot(path=str(SHOTS / "lesson-starter-checked.png"))
 
     set_code(page, (SEED / "solution.py").read_text())
@@ -90,16 +125,24 @@ def test_learner_goes_through_the_seed_lesson(app_server: Server, browser: objec
     assert summary_rows.count() >= 5
     assert "Linear" in page.locator("#model-summary").inner_text()
     assert int(page.get_attribute("#loss-chart", "data-points") or 0) >= 2
-    page.click("[data-tab=loss], #tab-loss, button:has-text('Loss')")
-    page.wait_for_timeout(300)
-    page.screenshot(path=str(SHOTS / "lesson-solution-checked.png"))
+    screenshots(page)
 
+    # The learner types (keys, not a script), waits for "Saved", reloads: the typed text is
+    # there. (The Check above saved the draft too: this line came after it.)
+    page.click("#editor .cm-content")
+    page.keyboard.press("Control+End")
+    page.keyboard.type("\n# typed after the check\n")
+    page.wait_for_function(
+        "() => { const s = document.querySelector('#save-state');"
+        " return s.dataset.state === 'saved' && s.textContent.trim() === 'Saved'; }"
+    )
     page.reload()
     page.wait_for_selector("#editor .cm-content")
-    assert "def build_model" in page.input_value("textarea[name=code]")
+    assert "# typed after the check" in page.input_value("textarea[name=code]")
     # The editor shows the restored draft too (read through its API: CodeMirror renders only
     # the visible lines).
-    assert "nn.ReLU()" in page.evaluate("() => window.torchdojo.editor.getCode()")
+    code = page.evaluate("() => window.torchdojo.editor.getCode()")
+    assert "nn.ReLU()" in code and "# typed after the check" in code
     assert not errors, errors
     context.close()
 
