@@ -25,9 +25,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import hmac
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -36,9 +38,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from runner.config import RunnerSettings
 from runner.gpu import GpuDevice
@@ -61,6 +63,12 @@ HARNESS_DIR = Path(__file__).with_name("harness")
 SANDBOX_HARNESS = "/opt/dojo/harness"
 READ_CHUNK = 64 * 1024
 MESSAGE_LIMIT = 32 * 1024 * 1024  # one harness message (a figure) at most
+# What one run may send on the message pipe (the web app stores every event): past a cap, the
+# rest of that kind is dropped and the learner reads one notice on stderr. The harness throttles
+# chart points to ~20 a second per curve after the first 200, so honest code stays far below.
+MESSAGE_CAPS = {"metric": 10_000, "test": 1_000, "figure": 20, "summary": 1}
+MESSAGE_BYTES = 32 * 1024 * 1024  # all structured messages of one run together
+TMPFS_POLL_S = 0.1  # how often the supervisor looks at how full the sandbox's tmpfs is
 
 
 class SandboxUnavailable(RuntimeError):
@@ -555,7 +563,9 @@ class Sandbox:
         data = await info.read()  # bubblewrap writes one JSON object and closes the pipe
         with contextlib.suppress(ValueError, KeyError):
             self.init_pid = int(json.loads(data)["child-pid"])
-        line = await self._messages.readline()
+        line = b"\n"
+        while line == b"\n":  # the harness starts each message on a fresh line
+            line = await self._messages.readline()
         if not line:
             raise SandboxStartError("the sandbox exited while starting")
         message = json.loads(line)
@@ -610,6 +620,7 @@ class Sandbox:
                 "address_space": self.cgroup is None and gpu_index is None,
             },
             "gpu": gpu_index,
+            "token": run.token,
         }
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         spoke = False  # the loop ended on the harness's result, not on a limit or an error
@@ -618,6 +629,7 @@ class Sandbox:
             asyncio.create_task(self._pump_output("stderr", self.process.stderr, queue)),
             asyncio.create_task(self._pump_messages(self._messages, queue)),
         ]
+        watcher = asyncio.create_task(self._watch_tmpfs(limits.tmpfs_mb * 1024 * 1024, queue))
         try:
             stdin = self.process.stdin
             assert stdin is not None
@@ -663,7 +675,7 @@ class Sandbox:
             run.ended_by = "cancelled"
             raise
         finally:
-            for task in readers:
+            for task in (*readers, watcher):
                 task.cancel()
             if not spoke:
                 # Without a result the code ended the process itself (os._exit, a signal): give
@@ -705,18 +717,56 @@ class Sandbox:
     async def _pump_messages(
         self, reader: asyncio.StreamReader, queue: asyncio.Queue[tuple[str, Any]]
     ) -> None:
+        """One ("message", line) per line of the pipe. The learner's code shares the harness's
+        process and can write here too: a line too long to be a message is skipped (one ("bad",
+        why)), and reading goes on, so the harness's own messages still get through."""
+        buffer = bytearray()
+        skipping = False
         try:
-            while True:
-                try:
-                    line = await reader.readuntil(b"\n")
-                except asyncio.IncompleteReadError:
-                    break
-                except asyncio.LimitOverrunError:
-                    await queue.put(("bad", "a harness message was too large"))
-                    break
-                await queue.put(("message", line))
+            while chunk := await reader.read(READ_CHUNK):
+                start = 0
+                while (end := chunk.find(b"\n", start)) != -1:
+                    if not skipping:
+                        buffer += chunk[start:end]
+                        if buffer.strip():
+                            await queue.put(("message", bytes(buffer)))
+                    skipping = False
+                    buffer.clear()
+                    start = end + 1
+                if not skipping:
+                    buffer += chunk[start:]
+                    if len(buffer) > MESSAGE_LIMIT:
+                        buffer.clear()
+                        skipping = True
+                        await queue.put(("bad", "a message longer than the limit"))
         finally:
             await queue.put(("eof", "messages"))
+
+    async def _watch_tmpfs(self, limit: int, queue: asyncio.Queue[tuple[str, Any]]) -> None:
+        """Past `limit` bytes in the sandbox's tmpfs mounts (/tmp and /dev/shm together), put
+        ("tmpfs", bytes used). The mounts are sized when the sandbox starts warm, before its
+        job's limit is known; this holds each job to its own. statvfs through the init's
+        /proc/PID/root reads the mount's counters and opens nothing the sandbox could plant."""
+        if self.init_pid is None:
+            return
+        root = f"/proc/{self.init_pid}/root"
+        while True:
+            used = 0
+            try:
+                for mount in ("/tmp", "/dev/shm"):
+                    stat = os.statvfs(root + mount)  # tmpfs counters: no I/O, no blocking
+                    used += (stat.f_blocks - stat.f_bfree) * stat.f_frsize
+            except OSError as exc:
+                # Gone (the run is ending), or a host that hides other users' /proc/PID/root
+                # (root without CAP_SYS_PTRACE): then only the mount's own size holds.
+                gone = exc.errno in (errno.ENOENT, errno.ESRCH)
+                level = logging.DEBUG if gone else logging.WARNING
+                log.log(level, "cannot watch the sandbox's tmpfs: %s", exc)
+                return
+            if used > limit:
+                await queue.put(("tmpfs", used))
+                return
+            await asyncio.sleep(TMPFS_POLL_S)
 
     # -- teardown --
 
@@ -765,15 +815,48 @@ class Sandbox:
         cgroup.remove()
 
 
+class _HarnessResult(BaseModel):
+    """The harness's last message: how the learner's code ended and what the checks counted."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    token: str
+    status: Literal["completed", "error"]
+    exit_code: int | None = None
+    tests: TestCounts | None = None
+    error: ErrorInfo | None = None
+
+
+# What the message pipe may carry once the job runs: `started` and `done` are the supervisor's
+# alone, `output` comes from fd 1 and 2 only, `ready` was the harness's first word.
+PIPE_EVENTS = frozenset(MESSAGE_CAPS)
+
+
 class _RunState:
-    """What one run has seen so far, and the Done it ends with."""
+    """What one run has seen so far, and the Done it ends with.
+
+    The supervisor owns the framing: it stamps every event (seq without gaps, t), passes on only
+    the kinds of message the harness sends during a job, takes the first `result` that carries
+    the run's token as final and reads nothing from the pipe after it, and writes the one `done`
+    itself. Anything else on the
+    pipe (the learner's code can write to it: it runs in the harness's process) is counted and
+    dropped; the run goes on. Dropping, not failing the run: a malformed line is only ever the
+    learner's doing (the harness writes whole JSON lines), it cannot reach anyone else's run,
+    and it is never the runner's fault, so it must not read as internal_error.
+    """
 
     def __init__(self, limits: SandboxLimits) -> None:
         self.limits = limits
         self.output_budget = limits.output_kb * 1024
-        self.result: dict[str, Any] | None = None
-        self.ended_by: str | None = None  # timeout, output_limit, cancelled
+        self.result: _HarnessResult | None = None
+        self.ended_by: str | None = None  # timeout, output_limit, tmpfs, cancelled
         self.internal: str | None = None
+        self.dropped = 0  # pipe lines that were not a harness message
+        self.sent: dict[str, int] = dict.fromkeys(MESSAGE_CAPS, 0)
+        self.message_bytes = 0
+        self.capped: set[str] = set()
+        self.tmpfs_used = 0
+        self.token = secrets.token_hex(16)  # the harness's result carries it
 
     def accept(self, kind: str, payload: Any, clock: RunClock) -> list[Event]:
         if kind == "output":
@@ -785,29 +868,68 @@ class _RunState:
                 return [Output(**clock.stamp(), stream=stream, text=keep)] if keep else []
             self.output_budget -= size
             return [Output(**clock.stamp(), stream=stream, text=text)]
+        if kind == "tmpfs":
+            self.tmpfs_used = payload
+            self.ended_by = "tmpfs"
+            return []
+        if self.result is not None:
+            return []  # the result was the harness's last word: nothing after it counts
         if kind == "bad":
-            self.internal = payload
+            self._drop(payload)
             return []
-        try:
+        message: Any = None
+        with contextlib.suppress(ValueError):
             message = json.loads(payload)
-        except ValueError:
-            self.internal = "the harness sent a malformed message"
+        kind = str(message.get("type")) if isinstance(message, dict) else "not JSON"
+        if kind == "result":
+            try:
+                result = _HarnessResult.model_validate(message)
+            except ValidationError:
+                self._drop("an invalid result")
+                return []
+            if not hmac.compare_digest(result.token, self.token):
+                self._drop("a result without the run's token")
+                return []
+            self.result = result
             return []
-        if message.get("type") == "result":
-            self.result = message
+        if kind not in PIPE_EVENTS:
+            self._drop(f"a message of type {kind[:40]!r}")
             return []
+        message.pop("seq", None)
+        message.pop("t", None)
         try:
-            return [EventAdapter.validate_python({**message, **clock.stamp()})]
-        except ValidationError as exc:
-            log.warning("dropping an invalid harness message: %s", exc)
+            event = EventAdapter.validate_python({**message, "seq": 0, "t": 0.0})
+        except ValidationError:
+            self._drop(f"an invalid {kind} message")
             return []
+        size = len(payload)
+        if self.sent[kind] >= MESSAGE_CAPS[kind] or self.message_bytes + size > MESSAGE_BYTES:
+            if kind in self.capped:
+                return []
+            self.capped.add(kind)
+            notice = (
+                f"[torchdojo] this run sent more than {MESSAGE_CAPS[kind]} {kind} messages (or "
+                f"{MESSAGE_BYTES // (1024 * 1024)} MiB of them): the rest are not shown\n"
+            )
+            return [Output(**clock.stamp(), stream="stderr", text=notice)]
+        self.sent[kind] += 1
+        self.message_bytes += size
+        # Stamped only now: a dropped message takes no seq number.
+        return [event.model_copy(update=clock.stamp())]
+
+    def _drop(self, what: str) -> None:
+        self.dropped += 1
+        if self.dropped == 1:
+            log.warning("dropping what the run wrote to the harness pipe: %s", what)
 
     def done(self, clock: RunClock, exit_code: int | None, *, oom: bool) -> Done:
         duration_ms = round((time.monotonic() - clock.start) * 1000, 3)
         stamp = clock.stamp()
-        result = self.result or {}
-        tests = TestCounts(**result["tests"]) if "tests" in result else None
-        error = ErrorInfo(**result["error"]) if result.get("error") else None
+        result = self.result
+        tests = result.tests if result else None
+        error = result.error if result else None
+        if self.dropped:
+            log.info("dropped %d lines on the harness pipe", self.dropped)
         if self.internal:
             return Done(
                 **stamp,
@@ -835,6 +957,19 @@ class _RunState:
                 tests=tests,
                 error=ErrorInfo(type="OutputLimit", message=message),
             )
+        if self.ended_by == "tmpfs":
+            message = (
+                f"Your code's files took more than the {self.limits.tmpfs_mb} MiB files limit "
+                f"({self.tmpfs_used // (1024 * 1024)} MiB in /tmp and /dev/shm, which live in "
+                "memory) and it was stopped."
+            )
+            return Done(
+                **stamp,
+                status="memory_limit",
+                duration_ms=duration_ms,
+                tests=tests,
+                error=ErrorInfo(type="FilesLimit", message=message),
+            )
         if self.ended_by == "cancelled":
             return Done(**stamp, status="cancelled", duration_ms=duration_ms, tests=tests)
         memory_words = ("MemoryError", "OutOfMemoryError")
@@ -855,11 +990,11 @@ class _RunState:
                     type="MemoryLimit", message=message, line=error.line if error else None
                 ),
             )
-        if self.result is not None:
+        if result is not None:
             return Done(
                 **stamp,
-                status=result["status"],
-                exit_code=result.get("exit_code", exit_code),
+                status=result.status,
+                exit_code=result.exit_code if result.exit_code is not None else exit_code,
                 duration_ms=duration_ms,
                 tests=tests,
                 error=error,

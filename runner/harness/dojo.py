@@ -16,15 +16,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Set by the harness to a function taking (name, step, value, split); None outside the sandbox.
 _metric_sink: Callable[[str, int | None, float, str | None], None] | None = None
-# Every point that reached the chart, per (name, split), for checks such as "the loss falls".
+# Per (name, split), for checks such as "the loss falls": every value report() was given, and
+# the points of the automatically captured losses that reached the chart.
 _history: dict[tuple[str, str | None], list[tuple[int, float]]] = {}
 
 
 def history(name: str = "loss", split: str | None = None) -> list[float]:
-    """The values of one curve, in order, as the learner saw them on the chart.
+    """The values of one curve, in order.
 
     Loss modules are captured automatically (``split`` "train", or "val" for losses computed
-    under ``torch.no_grad()``); ``report()`` adds points too. With ``split=None``, the train
+    under ``torch.no_grad()``), as the points the chart shows; ``report()`` keeps every value
+    it is given (the chart shows them throttled, like the losses). With ``split=None``, the train
     curve if there is one, else whatever was recorded under that name.
     """
     if split is None and (name, "train") in _history:
@@ -36,10 +38,13 @@ def history(name: str = "loss", split: str | None = None) -> list[float]:
 def report(*, step: int | None = None, split: str | None = None, **values: float) -> None:
     """Add points to the live chart, e.g. ``report(step=epoch, loss=0.3, accuracy=0.9)``.
 
-    ``split`` is "train" or "val" when the same metric is tracked on both.
+    ``split`` is "train" or "val" when the same metric is tracked on both. A long loop may call
+    it every step: past the first 200 points the chart gets one point (the mean) per 50 ms.
     """
     if not values:
         raise TypeError("report() needs at least one value, e.g. report(step=1, loss=0.5)")
+    if split not in (None, "train", "val"):
+        raise ValueError(f'report(): split is "train" or "val", not {split!r}')
     for name, value in values.items():
         try:
             number = float(value)  # accepts Python numbers and one-element tensors

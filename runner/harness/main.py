@@ -40,7 +40,9 @@ _send_lock = threading.Lock()
 
 
 def send(message: dict[str, Any]) -> None:
-    data = (json.dumps(message, separators=(",", ":"), allow_nan=False) + "\n").encode()
+    # The leading newline ends any partial line the learner's code may have left in the pipe,
+    # so the supervisor reads this message whole (it skips empty lines).
+    data = ("\n" + json.dumps(message, separators=(",", ":"), allow_nan=False) + "\n").encode()
     with _send_lock:
         view = memoryview(data)
         while view:
@@ -102,26 +104,33 @@ finally:
 
 
 class Curve:
-    """One training curve. Past the first FULL_DETAIL_STEPS steps, points are throttled: each one
-    is the mean of the losses since the previous point, so a million-step loop sends a few
+    """One chart curve. Past the first FULL_DETAIL_STEPS points, points are throttled: each one
+    is the mean of the values since the previous point, so a million-step loop sends a few
     hundred points, not a million, and the values stay on the device until a point is due (no
-    GPU sync per step)."""
+    GPU sync per step).
 
-    def __init__(self, name: str, split: str, interval_s: float) -> None:
+    Automatically captured losses count their own steps and record the points they send in
+    ``dojo.history``; ``report()`` gives its own steps and has recorded every value there
+    itself (``history=False``)."""
+
+    def __init__(self, name: str, split: str | None, interval_s: float, *, history: bool) -> None:
         self.name, self.split, self.interval_s = name, split, interval_s
+        self.history = history
+        self.calls = 0
         self.step = 0
         self.total: Any = 0.0
         self.count = 0
         self.last_sent = 0.0
 
-    def add(self, value: Any) -> None:
-        self.step += 1
+    def add(self, value: Any, step: int | None = None) -> None:
+        self.calls += 1
+        self.step = self.calls if step is None else step
         self.total = self.total + value
         self.count += 1
         now = time.monotonic()
         # Every step of a short training shows on the chart; past FULL_DETAIL_STEPS, one point
         # per interval (the mean since the last), so a long loop cannot flood the stream.
-        if self.step <= FULL_DETAIL_STEPS or now - self.last_sent >= self.interval_s:
+        if self.calls <= FULL_DETAIL_STEPS or now - self.last_sent >= self.interval_s:
             self.flush(now)
 
     def flush(self, now: float | None = None) -> None:
@@ -131,29 +140,36 @@ class Curve:
         value = total / self.count
         self.total, self.count = 0.0, 0
         self.last_sent = time.monotonic() if now is None else now
-        record_metric(self.name, self.step, value, self.split)
+        if self.history:
+            dojo._history.setdefault((self.name, self.split), []).append((self.step, value))
+        send_metric(self.name, self.step, value, self.split)
 
 
-_curves: dict[tuple[str, str], Curve] = {}
+# Losses captured automatically, per (name, split); report()'s curves, per (name, split).
+_curves: dict[tuple[str, str | None], Curve] = {}
+_reported: dict[tuple[str, str | None], Curve] = {}
 METRIC_INTERVAL_S = 0.05
 FULL_DETAIL_STEPS = 200
+_not_finite: set[tuple[str, str | None]] = set()
 
 
-def record_metric(name: str, step: int | None, value: float, split: str | None) -> None:
+def send_metric(name: str, step: int, value: float, split: str | None) -> None:
     if value != value or value in (float("inf"), float("-inf")):
-        # JSON has no NaN: say so in the console instead of dropping the point silently.
-        os.write(2, f"[torchdojo] {name} is {value} at step {step}\n".encode())
+        # JSON has no NaN: say so in the console (once per curve) instead of dropping the point
+        # silently.
+        if (name, split) not in _not_finite:
+            _not_finite.add((name, split))
+            os.write(2, f"[torchdojo] {name} is {value} at step {step}\n".encode())
         return
-    dojo._history.setdefault((name, split), []).append((step or 0, value))
-    message: dict[str, Any] = {
-        "type": "metric",
-        "name": name,
-        "step": int(step or 0),
-        "value": value,
-    }
+    message: dict[str, Any] = {"type": "metric", "name": name, "step": int(step), "value": value}
     if split:
         message["split"] = split
     send(message)
+
+
+def flush_curves() -> None:
+    for curve in (*_curves.values(), *_reported.values()):
+        curve.flush()
 
 
 def _on_loss(module: torch.nn.Module, inputs: Any, output: Any) -> None:
@@ -162,7 +178,7 @@ def _on_loss(module: torch.nn.Module, inputs: Any, output: Any) -> None:
     split = "train" if torch.is_grad_enabled() else "val"
     curve = _curves.get(("loss", split))
     if curve is None:
-        curve = _curves[("loss", split)] = Curve("loss", split, METRIC_INTERVAL_S)
+        curve = _curves[("loss", split)] = Curve("loss", split, METRIC_INTERVAL_S, history=True)
     curve.add(output.detach().float().reshape(()))
 
 
@@ -175,7 +191,11 @@ def _capturing_loss_init(self: Any, *args: Any, **kwargs: Any) -> None:
 
 
 def _report_sink(name: str, step: int | None, value: float, split: str | None) -> None:
-    record_metric(name, step, value, split)
+    """report(): throttled like the captured losses (dojo.report has kept the value itself)."""
+    curve = _reported.get((name, split))
+    if curve is None:
+        curve = _reported[(name, split)] = Curve(name, split, METRIC_INTERVAL_S, history=False)
+    curve.add(value, step)
 
 
 # --- figures -----------------------------------------------------------------------------------
@@ -445,6 +465,12 @@ def apply_limits(limits: dict[str, Any]) -> None:
     """Lower the limits the pool started us with to this job's (lowering needs no privilege)."""
     file_bytes = int(limits["file_mb"]) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
+    if limits.get("processes"):
+        # This job's processes and threads. Since Linux 5.14 the count is kept per user
+        # namespace, so unprivileged (one uid for every slot, a user namespace per sandbox)
+        # this bounds this sandbox alone; as root each slot has its own uid anyway.
+        nproc = int(limits["processes"])
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     if limits.get("address_space"):
         total = int(limits["memory_mb"]) * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (total, total))
@@ -467,6 +493,10 @@ def hide_message_pipe() -> None:
 
 
 def run_job(job: dict[str, Any]) -> int:
+    # The supervisor takes as the result only a message carrying this token. The learner's code
+    # runs in this process and could dig it out of memory (their own run is theirs to fool);
+    # it can no longer be forged by writing to every descriptor in /proc/self/fd.
+    token = job.pop("token", None)
     apply_limits(job["limits"])
     hide_message_pipe()
     if job.get("gpu") is not None:
@@ -477,8 +507,7 @@ def run_job(job: dict[str, Any]) -> int:
     plt.show = _show
 
     module, error, exit_code = run_learner_code(job["code"])
-    for curve in _curves.values():
-        curve.flush()
+    flush_curves()
     if plt.get_fignums():
         send_open_figures()
     if job.get("summary") and error is None:
@@ -487,10 +516,10 @@ def run_job(job: dict[str, Any]) -> int:
     tests = None
     if job.get("mode") == "check" and job.get("checks") is not None:
         tests = run_checks(job["checks"], module, error)
-        for curve in _curves.values():
-            curve.flush()
+        flush_curves()
     result: dict[str, Any] = {
         "type": "result",
+        "token": token,
         "status": "completed" if error is None else "error",
         "exit_code": exit_code,
     }
@@ -511,6 +540,7 @@ def main() -> None:
     if not raw:
         os._exit(0)  # the pool is shutting down
     job = json.loads(raw)
+    del raw  # it holds the result token
     os.chdir(WORK_DIR)
     exit_code = run_job(job)
     # Skip interpreter teardown: learner threads or atexit hooks must not hold the run open.

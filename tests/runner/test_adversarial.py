@@ -90,6 +90,16 @@ def test_hostile_code_is_contained(pool: PoolDriver, case: str, host_listener, s
         assert [(t.name, t.status) for t in tests] == [("The answer is 42", "failed")]
         assert done.tests is not None and done.tests.passed == 0 and done.tests.failed == 1
         assert '"status": "passed"' in stdout  # the printed forgery is just output
+    if case == "forge_pipe":
+        # One done, the supervisor's (pool.run asserted it and the gapless seq); what the
+        # forged lines said appears nowhere, and the real check ran and failed.
+        assert "forged on" in stdout and "forged output" not in stdout
+        assert [e.type for e in events].count("started") == 1
+        assert all(getattr(e, "device", "") != "forged" for e in events)
+        assert not [e for e in events if e.type == "metric"]
+        tests = [e for e in events if e.type == "test"]
+        assert [(t.name, t.status) for t in tests] == [("The answer is 42", "failed")]
+        assert done.tests is not None and (done.tests.passed, done.tests.failed) == (0, 1)
     if case == "setsid_daemon":
         time.sleep(0.5)
         leftovers = [
