@@ -1,8 +1,15 @@
-"""What both benchmarks report: percentiles of samples, in milliseconds."""
+"""What the benchmarks report: percentiles of samples in milliseconds, and where they ran."""
 
 from __future__ import annotations
 
+import datetime
+import os
+import platform
+import subprocess
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -24,4 +31,31 @@ def summarize(values_s: list[float]) -> dict[str, Any]:
         "p50_ms": round(percentile(ms, 50), 3),
         "p95_ms": round(percentile(ms, 95), 3),
         "samples_ms": ms,
+    }
+
+
+def run_context() -> dict[str, Any]:
+    """Where and when a benchmark ran: the machine, the date (UTC), the git commit it measured
+    (and whether the working tree differed from it), and the load average at the start."""
+    import torch
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+            ).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return "unknown"
+
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": git("status", "--porcelain", "--untracked-files=no") != "",
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "platform": platform.platform(),
     }
