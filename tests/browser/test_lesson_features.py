@@ -265,7 +265,7 @@ def test_unsaved_code_does_not_pass_to_the_next_learner(app_server: Server, brow
     page.wait_for_function("() => document.querySelector('#save-state').dataset.state === 'error'")
     assert len(unsaved_keys(page)) == 1, unsaved_keys(page)
 
-    page.click("form[data-sign-out] button")
+    page.click("form[action='/logout'] button")
     page.wait_for_url(f"{app_server.url}/")
     page.unroute("**/api/drafts/**")
     assert unsaved_keys(page) == []
