@@ -21,6 +21,22 @@ export function alignSeries(series) {
   return [labels, [xs, ...labels.map((label) => xs.map((x) => series.get(label).get(x) ?? null))]];
 }
 
+/** A loss-like metric ("loss", "val_loss", "nll loss"): drawn on the left axis. */
+export function isLossName(name) {
+  return /loss|nll|mse/i.test(String(name));
+}
+
+/**
+ * The scale of each series, from their metric names: losses on the left axis ("y"), other
+ * quantities that report() adds (accuracy, a learning rate…) on their own right axis ("other"),
+ * so a 0.9 accuracy does not flatten a 2.3 → 0.02 loss. With only one kind, all share "y".
+ */
+export function assignScales(names) {
+  const loss = names.map(isLossName);
+  if (loss.every(Boolean) || !loss.some(Boolean)) return names.map(() => "y");
+  return loss.map((l) => (l ? "y" : "other"));
+}
+
 /** The last non-null value of a column: what the legend shows while the cursor is off the chart. */
 export function lastValue(values) {
   for (let i = values.length - 1; i >= 0; i--) if (values[i] != null) return values[i];
@@ -40,6 +56,7 @@ export class LossChart {
   constructor(element) {
     this.element = element;
     this.series = new Map();
+    this.names = new Map(); // series label -> its metric's name
     this.points = 0;
     this.plot = null;
     this.plotLabels = "";
@@ -50,6 +67,7 @@ export class LossChart {
 
   reset() {
     this.series = new Map();
+    this.names = new Map();
     this.points = 0;
     this.destroyPlot();
     this.element.dataset.points = "0";
@@ -65,6 +83,7 @@ export class LossChart {
     const label = seriesLabel(metric.name, metric.split);
     if (!this.series.has(label)) {
       this.series.set(label, new Map());
+      this.names.set(label, metric.name);
       // The series' labels, in drawing order ("loss (train),loss (val)"), for tests and tools.
       this.element.dataset.series = [...this.series.keys()].join(",");
     }
@@ -102,12 +121,16 @@ export class LossChart {
     this.destroyPlot();
     this.element.replaceChildren();
     this.plotLabels = key;
+    const scales = assignScales(labels.map((label) => this.names.get(label) ?? label));
+    const twoAxes = scales.includes("other");
+    this.element.dataset.scales = scales.join(",");
+    const axisStyle = { stroke: "#5c6470", ticks: { stroke: "#d8dbe0" }, space: 24 };
     this.plot = new uPlot(
       {
         width,
         height,
         class: "loss-plot",
-        scales: { x: { time: false } },
+        scales: twoAxes ? { x: { time: false }, y: {}, other: {} } : { x: { time: false } },
         cursor: { drag: { x: true, y: false } },
         legend: { live: true },
         axes: [
@@ -119,13 +142,17 @@ export class LossChart {
             space: 50,
             size: 36,
           },
-          { stroke: "#5c6470", grid: { stroke: "#eceef1" }, ticks: { stroke: "#d8dbe0" }, size: 56, space: 24 },
+          { ...axisStyle, scale: "y", grid: { stroke: "#eceef1" }, size: 56 },
+          // Other quantities (accuracy…) on the right, unlabelled grid: their series are dashed.
+          ...(twoAxes ? [{ ...axisStyle, scale: "other", side: 1, grid: { show: false }, size: 56 }] : []),
         ],
         series: [
           { label: "step", value: legendValue(String) },
           ...labels.map((label, i) => ({
             label,
             stroke: COLORS[i % COLORS.length],
+            scale: scales[i],
+            dash: scales[i] === "other" ? [6, 4] : undefined,
             width: 2,
             spanGaps: true,
             points: { show: (u) => u.data[0].length < 60, size: 5 },

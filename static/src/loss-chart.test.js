@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { alignSeries, lastValue, seriesLabel } from "./loss-chart.js";
+import { alignSeries, assignScales, lastValue, seriesLabel } from "./loss-chart.js";
 
 test("train and val become two series over the union of their steps", () => {
   const series = new Map([
@@ -26,4 +26,13 @@ test("the legend's idle value is a column's last point, skipping gaps", () => {
   assert.equal(lastValue([2.1, null, 1.2, null]), 1.2);
   assert.equal(lastValue([null, null]), null);
   assert.equal(lastValue([]), null);
+});
+
+test("report()'s other quantities get their own axis beside the loss", () => {
+  assert.deepEqual(assignScales(["loss", "loss", "accuracy"]), ["y", "y", "other"]);
+  assert.deepEqual(assignScales(["val_loss", "acc"]), ["y", "other"]);
+  // One kind only: one axis.
+  assert.deepEqual(assignScales(["loss", "loss"]), ["y", "y"]);
+  assert.deepEqual(assignScales(["accuracy", "f1"]), ["y", "y"]);
+  assert.deepEqual(assignScales([]), []);
 });
