@@ -84,7 +84,7 @@ def lesson_page(
     db: SessionDep,
     courses: CoursesDep,
     runs: RunsDep,
-    kept: bool = False,
+    kept: str | None = None,
 ) -> Response:
     context = _lesson_context(courses, course, lesson)
     key = context["lesson_key"]
@@ -97,7 +97,7 @@ def lesson_page(
         run=None,
         active_run=_active_run(db, runs, user, key),
         can_show_solution=_can_show_solution(db, user, key),
-        messages=[("info", KEPT_MESSAGE)] if kept and user else [],
+        messages=[("info", KEPT_MESSAGE)] if kept == "1" and user else [],
         **context,
     )
 
