@@ -5,14 +5,16 @@
                                  starter.py, solution.py, checks.py
 
 Every problem is a ``ContentError`` naming the file, the line and what to do about it.
-Parsed files are cached by path, mtime and size, so ``load_courses`` is cheap to call on every
-request in development and picks up edits as soon as they are saved.
+Parsed files are cached by path and a hash of their bytes, so ``load_courses`` is cheap to call
+on every request in development and picks up every edit as soon as it is saved (even one that
+keeps the file's size and modification time).
 """
 
 from __future__ import annotations
 
 import ast
 import difflib
+import hashlib
 import io
 import re
 import tokenize
@@ -112,6 +114,8 @@ class Lesson(_Strict):
     exercise: Exercise
     check_infos: list[CheckInfo]
     path: Path
+    # lesson.md's line of exercise.summary.input_size, where a summary that fails is reported.
+    summary_line: int | None = None
 
     def run_request(self, code: str, mode: RunMode = "run") -> RunRequest:
         """What the runner needs to run ``code`` for this lesson."""
@@ -154,13 +158,16 @@ class _PythonFile:
     tree: ast.Module
 
 
-_cache: dict[tuple[Path, str], tuple[tuple[int, int], Any]] = {}
+_cache: dict[tuple[Path, str], tuple[bytes, Any]] = {}
 
 
 def _cached(path: Path, kind: str, parse: Any) -> Any:
-    """``parse(path)``, remembered until the file's mtime or size changes."""
-    stat = path.stat()
-    stamp = (stat.st_mtime_ns, stat.st_size)
+    """``parse(path)``, remembered until the file's bytes change.
+
+    Keyed by a hash of the bytes, not the mtime and size: an edit within the filesystem's
+    timestamp granularity that keeps the size (a digit changed) would otherwise be missed.
+    Reading a lesson's few small files costs far less than parsing and rendering them."""
+    stamp = hashlib.sha256(path.read_bytes()).digest()
     hit = _cache.get((path, kind))
     if hit is not None and hit[0] == stamp:
         return hit[1]
@@ -471,10 +478,36 @@ def _load_lesson(folder: Path, course: str, errors: list[ContentError]) -> Lesso
                 for info in infos
                 if info.todo is not None and info.todo not in todos
             )
+            if infos:  # no checks at all is reported once, above
+                tied = {info.todo for info in infos}
+                errors.extend(
+                    ContentError(
+                        folder / "starter.py",
+                        line,
+                        f"TODO {todo} has no check: add one to checks.py named "
+                        f"test_todo{todo}_..., so the content check proves the starter leaves "
+                        "it undone and a learner sees when it is done.",
+                    )
+                    for todo, line in sorted(todos.items())
+                    if todo not in tied
+                )
+    summary_line: int | None = None
     if document is not None:
         meta = document.meta
         assert isinstance(meta, LessonMeta)
         summary = meta.exercise.summary
+        if summary:
+            summary_line = _line_of(document.node, ("exercise", "summary", "input_size"))
+        if summary and not all(size > 0 for size in summary.input_size):
+            errors.append(
+                ContentError(
+                    folder / "lesson.md",
+                    summary_line,
+                    f"exercise.summary.input_size is {summary.input_size}, but every size must "
+                    "be a whole number above 0: the batch size, then the shape of one input "
+                    "(e.g. [1, 64] for 64 features).",
+                )
+            )
         for name in ("starter.py", "solution.py"):
             if summary and name in python and not _defines(python[name].tree, summary.factory):
                 errors.append(
@@ -502,6 +535,7 @@ def _load_lesson(folder: Path, course: str, errors: list[ContentError]) -> Lesso
         exercise=meta.exercise,
         check_infos=infos,
         path=folder,
+        summary_line=summary_line,
     )
 
 

@@ -1,9 +1,11 @@
 """``torchdojo content check [PATHS]``: prove that lessons work before learners see them.
 
 Static first: front matter, file layout, every Python file parses, every check has a title and
-a hint. Then, in the real sandbox, for every lesson at once: the solution passes every check,
-and the starter runs without an error but fails its checks (each ``test_todoN_...`` check, tied
-to TODO N, must fail). Every problem names the file and line and says what to fix.
+a hint, every TODO has a check. Then, in the real sandbox, for every lesson at once: the
+solution passes every check (and, when the front matter asks for a model summary, the summary
+works on it), and the starter runs without an error but fails its checks (each
+``test_todoN_...`` check, tied to TODO N, must run and fail). Every problem names the file and
+line and says what to fix.
 
 Run from the command line (with a sandbox pool of its own), the outcome for each lesson that
 reached the sandbox is recorded (``CheckRecords``) so the instructor dashboard can say "verified
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from app.content import CheckInfo, ContentError, Lesson, collect
-from runner.protocol import Done, Event, RunRequest, Test
+from runner.protocol import Done, Event, RunRequest, Summary, Test
 
 if TYPE_CHECKING:
     from runner.pool import WarmPool
@@ -53,6 +55,7 @@ class Outcome:
     done: Done | None = None
     tests: list[Test] = field(default_factory=list)
     stderr: str = ""
+    summary: Summary | None = None
 
     @property
     def path(self) -> Path:
@@ -79,6 +82,8 @@ async def _run(open_run: Opener, lesson: Lesson, which: Which) -> Outcome:
                 outcome.tests.append(event)
             elif isinstance(event, Done):
                 outcome.done = event
+            elif isinstance(event, Summary):
+                outcome.summary = event
             elif event.type == "output" and event.stream == "stderr":
                 outcome.stderr += event.text
     finally:
@@ -159,7 +164,35 @@ def judge_solution(outcome: Outcome) -> list[ContentError]:
         )
     if not outcome.tests:
         errors.append(ContentError(checks, 1, "no checks ran: add test_* functions."))
+    if lesson.exercise.summary and outcome.summary is None:
+        errors.append(_no_summary(outcome))
     return errors
+
+
+# What the harness writes to stderr when the model summary fails (runner/harness/main.py).
+_SUMMARY_FAILED = "[torchdojo] no model summary: "
+
+
+def _no_summary(outcome: Outcome) -> ContentError:
+    """The front matter asks for a model summary, but the solution's run gave none."""
+    spec = outcome.lesson.exercise.summary
+    assert spec is not None
+    reason = next(
+        (
+            line.removeprefix(_SUMMARY_FAILED).strip()
+            for line in outcome.stderr.splitlines()
+            if line.startswith(_SUMMARY_FAILED)
+        ),
+        "the runner sent no summary",
+    )
+    return ContentError(
+        outcome.lesson.path / "lesson.md",
+        outcome.lesson.summary_line,
+        f"the model summary fails on the solution ({_clause(reason)}), so learners would see "
+        f"none: exercise.summary.input_size {spec.input_size} must be the shape of a batch "
+        f"that the model from {spec.factory}() accepts (the batch size first, e.g. [1, 64] for "
+        "64 features). Fix the input size or the factory.",
+    )
 
 
 def judge_starter(outcome: Outcome) -> list[ContentError]:
@@ -175,7 +208,16 @@ def judge_starter(outcome: Outcome) -> list[ContentError]:
                 "give each TODO a placeholder that runs.",
             )
         ]
-    if outcome.tests and all(test.status == "passed" for test in outcome.tests):
+    if not outcome.tests:
+        return [
+            ContentError(
+                checks,
+                1,
+                "no checks ran on the starter, so nothing proves a learner has work to do: "
+                "make sure checks.py defines test_* functions that can run on the starter.",
+            )
+        ]
+    if all(test.status == "passed" for test in outcome.tests):
         return [
             ContentError(
                 outcome.path,
@@ -197,6 +239,16 @@ def judge_starter(outcome: Outcome) -> list[ContentError]:
                     "can act on.",
                 )
             )
+        elif test.status == "skipped" and info and info.todo is not None:
+            errors.append(
+                ContentError(
+                    checks,
+                    line,
+                    f'check "{test.name}", tied to TODO {info.todo}, was skipped on the starter, '
+                    f"so nothing proves TODO {info.todo} is left to do: make it fail with an "
+                    "assert and a message instead of skipping.",
+                )
+            )
         elif test.status == "passed" and info and info.todo is not None:
             errors.append(
                 ContentError(
@@ -207,6 +259,20 @@ def judge_starter(outcome: Outcome) -> list[ContentError]:
                     "starter.py, or make the check stricter.",
                 )
             )
+    ran = {test.name for test in outcome.tests}
+    if not ran <= {info.title for info in lesson.check_infos}:
+        return errors  # checks.py did not load ("loading the checks" crashed): said above
+    errors.extend(
+        ContentError(
+            checks,
+            info.line,
+            f'check "{info.title}", tied to TODO {info.todo}, did not run on the starter: '
+            "make sure pytest collects it (a plain def test_... at the top level of checks.py, "
+            "no parametrize or class around it).",
+        )
+        for info in lesson.check_infos
+        if info.todo is not None and info.title not in ran
+    )
     return errors
 
 

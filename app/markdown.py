@@ -78,8 +78,3 @@ def _md() -> MarkdownIt:
 def render_markdown(text: str) -> str:
     """Lesson Markdown as HTML."""
     return _md().render(text)
-
-
-def pygments_css(selector: str = ".highlight") -> str:
-    """The stylesheet for highlighted code (the page serves it once)."""
-    return HtmlFormatter().get_style_defs(selector)

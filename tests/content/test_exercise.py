@@ -22,53 +22,61 @@ LESSON = ROOT / "content" / "intro-to-deep-learning" / SEED_LESSON
 TITLES = {
     "standardised": "The features are standardised",
     "hidden": "The network has at least two hidden layers",
-    "shapes": "It takes 64 pixels and gives 10 scores",
+    "forward": "The forward pass runs every layer and gives 10 scores",
     "activations": "There is an activation function between the layers",
     "loss_fn": "The loss function suits classification",
     "optimizer": "An optimizer updates the model's weights",
     "loss_falls": "The loss falls during training",
     "accuracy": "The model reads digits it has never seen",
+    "printed": "You printed the model's architecture",
     "params": "You counted the trainable parameters",
 }
 
-CLASS_MODEL = """
-class DigitNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.hidden1 = nn.Linear(N_FEATURES, 64)
-        self.hidden2 = nn.Linear(64, 32)
-        self.out = nn.Linear(32, N_CLASSES)
+# The solution's whole check run (learner code and checks) must stay under this on CPU.
+SOLUTION_BUDGET_MS = 20_000
 
-    def forward(self, x):
-        x = torch.relu(self.hidden1(x))
-        x = nn.functional.relu(self.hidden2(x))
-        return self.out(x)
-
-
-def build_model() -> nn.Module:
-    return DigitNet()
-"""
+SEQUENTIAL_MODEL = """def build_model() -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(N_FEATURES, 64),
+        nn.ReLU(),
+        nn.Linear(64, 32),
+        nn.ReLU(),
+        nn.Linear(32, N_CLASSES),
+        nn.LogSoftmax(dim=1),
+    )"""
 
 # attempt name -> (old, new) replacements applied to the solution. Mistakes that touch
 # different checks share an attempt, since each run costs a fresh sandbox.
 ATTEMPTS: dict[str, list[tuple[str, str]]] = {
     "solution": [],
-    # A different, valid way: a class with functional activations, NLLLoss after LogSoftmax,
-    # and no `losses` list (the check then reads the loss the chart captured).
+    # A different, valid way: nn.Sequential with activation modules, NLLLoss after LogSoftmax,
+    # no `losses` list (the check then reads the loss the chart captured), and torchinfo's
+    # summary instead of print(model).
     "another_right_way": [
-        ("def build_model() -> nn.Module:", "def _unused() -> nn.Module:"),
-        ("model = build_model()", CLASS_MODEL + "\nmodel = build_model()"),
-        ("return self.out(x)", "return torch.log_softmax(self.out(x), dim=1)"),
+        (
+            'def build_model() -> nn.Module:\n    """A fresh, untrained network."""\n'
+            "    return DigitClassifier()",
+            SEQUENTIAL_MODEL,
+        ),
         ("nn.CrossEntropyLoss()", "nn.NLLLoss()"),
         ("    losses.append(loss.item())\n", ""),
+        ("print(model)\n", "from torchinfo import summary\n\nsummary(model, input_size=(1, 64))\n"),
     ],
     "no_activations_and_unscaled_test_set": [
-        ("        nn.ReLU(),\n", ""),
+        ("x = torch.relu(self.hidden1(x))", "x = self.hidden1(x)"),
         ("X_test = scaler.transform(X_test)", ""),
     ],
     "raw_scores_to_nll_and_optimizer_on_another_model": [
         ("nn.CrossEntropyLoss()", "nn.NLLLoss()"),
         ("Adam(model.parameters()", "Adam(build_model().parameters()"),
+    ],
+    # Layers that fit together without hidden2, a forward pass that skips it, and a print
+    # that shows a weight's shape, not the architecture.
+    "forward_skips_a_layer_and_prints_no_architecture": [
+        ("nn.Linear(64, 32)", "nn.Linear(64, 64)"),
+        ("nn.Linear(32, N_CLASSES)", "nn.Linear(64, N_CLASSES)"),
+        ("        x = torch.relu(self.hidden2(x))\n", ""),
+        ("print(model)\n", "print(next(model.parameters()).shape)\n"),
     ],
 }
 
@@ -128,6 +136,8 @@ def test_solution_passes_every_check(attempts: dict[str, Attempt]) -> None:
     solution = attempts["solution"]
     assert solution.done.status == "completed"
     assert [test.status for test in solution.tests.values()] == ["passed"] * len(TITLES)
+    assert list(solution.tests) == list(TITLES.values())  # every check ran, in file order
+    assert solution.done.duration_ms < SOLUTION_BUDGET_MS, solution.done.duration_ms
 
 
 def test_starter_runs_and_fails_its_todo_checks_cleanly(attempts: dict[str, Attempt]) -> None:
@@ -135,7 +145,7 @@ def test_starter_runs_and_fails_its_todo_checks_cleanly(attempts: dict[str, Atte
     assert starter.done.status == "completed" and starter.done.error is None
     statuses = {key: starter.tests[title].status for key, title in TITLES.items()}
     # Failed by an assert with a message, never crashed: the learner reads why, and the hint.
-    assert statuses == {key: "passed" if key == "shapes" else "failed" for key in TITLES}
+    assert statuses == dict.fromkeys(TITLES, "failed")  # every check is tied to a TODO
     for title, test in starter.tests.items():
         if test.status == "failed":
             assert test.message and test.hint, title
@@ -160,3 +170,12 @@ def test_wrong_loss_and_detached_optimizer_are_caught(attempts: dict[str, Attemp
     assert "LogSoftmax" in failed["loss_fn"]
     assert "same model you train" in failed["optimizer"]
     assert "loss_falls" in failed and "accuracy" in failed  # the model never changed
+
+
+def test_a_forward_pass_that_skips_a_layer_and_no_printed_model_are_caught(
+    attempts: dict[str, Attempt],
+) -> None:
+    failed = _failed(attempts["forward_skips_a_layer_and_prints_no_architecture"])
+    assert set(failed) == {"forward", "printed"}, failed
+    assert "never uses hidden2" in failed["forward"]
+    assert "print(model)" in failed["printed"]

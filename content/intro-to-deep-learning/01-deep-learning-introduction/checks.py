@@ -9,6 +9,8 @@ Every check fails with an assert and a message, never an AttributeError, whateve
 the learner's code is in.
 """
 
+import ast
+
 import torch
 from dojo import check, history
 from torch import nn
@@ -112,21 +114,38 @@ def test_todo2_hidden_layers(submission):
 
 
 @check(
-    "It takes 64 pixels and gives 10 scores",
-    hint="The first nn.Linear takes N_FEATURES (64) inputs; the last one gives N_CLASSES (10).",
+    "The forward pass runs every layer and gives 10 scores",
+    hint="In forward(), pass x through every layer in order, e.g. x = torch.relu(self.hidden1(x)), "
+    "and return the output layer's result.",
 )
-def test_shapes(submission):
-    output = _forward(_model(submission), torch.zeros(5, N_FEATURES))
-    assert isinstance(output, torch.Tensor), "The model should return a tensor of scores."
+def test_todo3_forward_pass(submission):
+    model = _model(submission)
+    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    ran = []
+    hooks = [m.register_forward_hook(lambda m, i, o, n=name: ran.append(n)) for name, m in layers]
+    try:
+        output = _forward(model, torch.zeros(5, N_FEATURES))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    unused = [name for name, _ in layers if name not in ran]
+    assert not unused, (
+        f"The forward pass never uses {', '.join(unused)}: pass x through every layer you made."
+    )
+    assert len(set(ran)) >= 3, (
+        f"The forward pass runs {len(set(ran))} layer(s). Pass x through the input layer, "
+        "both hidden layers and the output layer, one after the other."
+    )
+    assert isinstance(output, torch.Tensor), "forward() should return a tensor of scores."
     assert list(output.shape) == [5, N_CLASSES], (
         f"For 5 images the model should give 5 rows of {N_CLASSES} scores, "
-        f"but it gave shape {list(output.shape)}."
+        f"but it gave shape {list(output.shape)}: return the output layer's result."
     )
 
 
 @check(
     "There is an activation function between the layers",
-    hint="Put nn.ReLU() between each pair of nn.Linear layers, not after the last one.",
+    hint="In forward(), apply torch.relu(...) to each layer's output except the last layer's.",
 )
 def test_todo3_activations(submission):
     names = _op_names(_model(submission), torch.zeros(2, N_FEATURES))
@@ -138,7 +157,7 @@ def test_todo3_activations(submission):
     for number, (a, b) in enumerate(zip(layers, layers[1:], strict=False), start=1):
         assert ACTIVATIONS & set(names[a + 1 : b]), (
             f"Nothing non-linear runs between layer {number} and layer {number + 1}. Two linear "
-            "layers in a row are no better than one: put nn.ReLU() between them."
+            "layers in a row are no better than one: put torch.relu(...) between them."
         )
 
 
@@ -216,6 +235,65 @@ def test_todo5_accuracy(submission):
     accuracy = (scores.argmax(dim=1) == y_test).float().mean().item()
     assert accuracy >= 0.9, (
         f"The model gets {accuracy:.0%} of the test digits right; it should get at least 90%."
+    )
+
+
+def _source(submission):
+    """The learner's code as they wrote it (the sandbox saves it as the module's file)."""
+    try:
+        with open(submission.__file__, encoding="utf-8") as file:
+            return file.read()
+    except (AttributeError, TypeError, OSError):
+        return ""
+
+
+def _shows_a_model(call, models):
+    """Whether a call prints a model: print(model), print(f"{model}"), summary(model, ...)."""
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    if name not in ("print", "summary"):
+        return False
+    if name == "summary":  # torchinfo.summary(model, ...) prints the architecture itself
+        return any(isinstance(arg, ast.Name) and arg.id in models for arg in call.args[:1])
+    # model itself, not one of its attributes: print(model.parameters()) shows no layers.
+    attributes = {id(node.value) for arg in call.args for node in ast.walk(arg)
+                  if isinstance(node, ast.Attribute)}
+    return any(
+        isinstance(node, ast.Name) and node.id in models and id(node) not in attributes
+        for arg in call.args
+        for node in ast.walk(arg)
+    )
+
+
+def _calls_that_run(node):
+    """Every call in the code outside function and class bodies (which may never run)."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            continue
+        if isinstance(child, ast.Call):
+            yield child
+        yield from _calls_that_run(child)
+
+
+@check(
+    "You printed the model's architecture",
+    hint="Add print(model) after training: it lists every layer with its sizes.",
+)
+def test_todo6_architecture_printed(submission):
+    # The checks cannot read what the program printed, so they read the code: a print of the
+    # model itself (or torchinfo's summary of it) outside any function, where it runs.
+    models = {
+        name
+        for name, value in vars(submission).items()
+        if isinstance(value, nn.Module) and any(isinstance(m, nn.Linear) for m in value.modules())
+    }
+    try:
+        tree = ast.parse(_source(submission))
+    except SyntaxError:
+        tree = ast.Module(body=[], type_ignores=[])
+    assert any(_shows_a_model(call, models) for call in _calls_that_run(tree)), (
+        "Nothing prints the model yet: add a line print(model) to see its layers, "
+        "in order, with their input and output sizes."
     )
 
 

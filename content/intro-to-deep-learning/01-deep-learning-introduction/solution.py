@@ -34,16 +34,26 @@ y_test = torch.tensor(y_test, dtype=torch.long)
 
 
 # --- The model ---------------------------------------------------------------------------------
-def build_model() -> nn.Module:
+class DigitClassifier(nn.Module):
     """The network: 64 pixel values in, 10 scores out (one per digit)."""
-    # TODO 2 and TODO 3: input layer, two hidden layers, output layer, ReLU between them.
-    return nn.Sequential(
-        nn.Linear(N_FEATURES, 64),  # input layer -> first hidden layer
-        nn.ReLU(),
-        nn.Linear(64, 32),  # second hidden layer
-        nn.ReLU(),
-        nn.Linear(32, N_CLASSES),  # output layer: one raw score (logit) per digit
-    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        # TODO 2: the input layer, two hidden layers and the output layer.
+        self.hidden1 = nn.Linear(N_FEATURES, 64)  # input layer -> first hidden layer
+        self.hidden2 = nn.Linear(64, 32)  # second hidden layer
+        self.output = nn.Linear(32, N_CLASSES)  # output layer: one raw score (logit) per digit
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # TODO 3: every layer in order, with ReLU between them (none after the output layer).
+        x = torch.relu(self.hidden1(x))
+        x = torch.relu(self.hidden2(x))
+        return self.output(x)
+
+
+def build_model() -> nn.Module:
+    """A fresh, untrained network."""
+    return DigitClassifier()
 
 
 model = build_model()

@@ -39,16 +39,29 @@ y_test = torch.tensor(y_test, dtype=torch.long)
 
 
 # --- The model ---------------------------------------------------------------------------------
-def build_model() -> nn.Module:
+class DigitClassifier(nn.Module):
     """The network: 64 pixel values in, 10 scores out (one per digit)."""
-    # TODO 2: Stack the layers. The input layer takes N_FEATURES inputs, then come at least
-    # two hidden layers (e.g. 64 and 32 neurons), then the output layer gives N_CLASSES scores.
-    # Each layer is nn.Linear(inputs, outputs); one layer's outputs are the next one's inputs.
-    # TODO 3: Put an activation function, nn.ReLU(), between each pair of layers
-    # (but not after the output layer: the loss function wants the raw scores).
-    return nn.Sequential(
-        nn.Linear(N_FEATURES, N_CLASSES),  # placeholder: a single layer, no hidden layers yet
-    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        # TODO 2: Create the layers and keep each one on self (self.name = nn.Linear(...)):
+        # an input layer that takes N_FEATURES inputs, at least two hidden layers (e.g. 64 and
+        # 32 neurons), then an output layer that gives N_CLASSES scores. Each layer is
+        # nn.Linear(inputs, outputs); one layer's outputs are the next one's inputs.
+        self.output = nn.Linear(N_FEATURES, N_CLASSES)  # placeholder: the only layer so far
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # TODO 3: Write the forward pass: what the network does to a batch of images x.
+        # Pass x through every layer you created, in order, and put an activation function,
+        # torch.relu(...), after each layer but the output layer (the loss function wants the
+        # raw scores). For example: x = torch.relu(self.hidden1(x)). Return the output layer's
+        # scores: one row of N_CLASSES scores for each image.
+        return self.output(x)  # placeholder: straight from the pixels to the scores
+
+
+def build_model() -> nn.Module:
+    """A fresh, untrained network."""
+    return DigitClassifier()
 
 
 model = build_model()
@@ -82,7 +95,7 @@ if losses:
     print(f"Loss after the first epoch: {losses[0]:.3f}, after the last: {losses[-1]:.3f}")
 
 # --- The architecture --------------------------------------------------------------------------
-# TODO 6: Print the model to see its layers, then count its trainable parameters (the numbers
-# training adjusts): add up p.numel() for every p in model.parameters().
+# TODO 6: Print the model to see its layers: print(model). Then count its trainable
+# parameters (the numbers training adjusts): add up p.numel() for every p in model.parameters().
 total_params = 0
 print(f"Trainable parameters: {total_params}")
