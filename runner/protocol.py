@@ -31,6 +31,15 @@ class SandboxLimits(BaseModel):
     file_mb: int = Field(64, ge=1, le=65536, description="largest file the code may write, MiB")
     tmpfs_mb: int = Field(256, ge=8, le=65536, description="the writable scratch space, MiB")
 
+    def above(self, maximum: SandboxLimits) -> list[str]:
+        """What these limits ask for beyond ``maximum``, one readable line per limit."""
+        return [
+            f"limits.{name} is {getattr(self, name):g}; this runner allows at most "
+            f"{getattr(maximum, name):g}"
+            for name in type(self).model_fields
+            if getattr(self, name) > getattr(maximum, name)
+        ]
+
     def capped(self, maximum: SandboxLimits) -> SandboxLimits:
         """These limits, none above ``maximum``'s."""
         return SandboxLimits(

@@ -1,7 +1,8 @@
 """The runner as an HTTP service (see shared design, "Runner service and CLI").
 
 POST /v1/runs   a RunRequest; answers NDJSON events as they happen (closing the
-                connection cancels the run); 413 code too large, 422 invalid, 503 queue full
+                connection cancels the run); 413 code or body too large, 422 invalid or limits
+                above this runner's maximums, 503 queue full
 GET  /healthz   {"status": "ok", "pool": {"warm", "busy", "queued"}, "device"}
 GET  /metrics   Prometheus text
 """
@@ -13,8 +14,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
 
 from runner import logs
 from runner.config import RunnerSettings, get_settings
@@ -28,6 +31,14 @@ log = logging.getLogger("runner.service")
 def create_app(settings: RunnerSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
     metrics = RunnerMetrics()
+    # The most a lesson may ask for: the admin's maximums, and no more scratch space than the
+    # sandboxes' tmpfs mounts hold.
+    maximum = settings.max_limits.model_copy(
+        update={"tmpfs_mb": min(settings.max_limits.tmpfs_mb, settings.tmpfs_mb)}
+    )
+    # Code and checks at their size limit, every character JSON-escaped (\u0001: 6 bytes),
+    # and room for the rest: past this the body is refused before any of it is parsed.
+    max_body = 2 * 6 * settings.max_code_kb * 1024 + 64 * 1024
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,15 +56,30 @@ def create_app(settings: RunnerSettings | None = None) -> FastAPI:
     @app.post(
         "/v1/runs",
         response_class=StreamingResponse,
-        responses={200: {"content": {"application/x-ndjson": {}}}, 413: {}, 503: {}},
+        responses={200: {"content": {"application/x-ndjson": {}}}, 413: {}, 422: {}, 503: {}},
     )
-    async def create_run(body: RunRequest, request: Request) -> Response:
+    async def create_run(request: Request) -> Response:
         """Run code in a fresh sandbox and stream its events as NDJSON.
 
-        An `X-Run-Id` header (the web app's run id) is carried on every log line of the run."""
+        The body is a RunRequest (JSON). An `X-Run-Id` header (the web app's run id) is carried
+        on every log line of the run."""
         pool: WarmPool = request.app.state.pool
         run = request.headers.get(logs.RUN_ID_HEADER, "")[:64] or None
         logs.run_id.set(run)
+        raw = await _read_body(request, max_body)
+        if raw is None:
+            log.info("run refused: body over %d bytes", max_body)
+            return JSONResponse(
+                {"detail": f"The request body is over this runner's {max_body // 1024} KiB limit."},
+                status_code=413,
+            )
+        try:
+            body = RunRequest.model_validate_json(raw)
+        except ValidationError as exc:
+            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        if body.limits is not None and (over := body.limits.above(maximum)):
+            log.info("run refused: %s", "; ".join(over))
+            return JSONResponse({"detail": "; ".join(over)}, status_code=422)
         try:
             pool.check_size(body)
             ticket = pool.reserve()
@@ -104,3 +130,16 @@ def create_app(settings: RunnerSettings | None = None) -> FastAPI:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is over `limit` bytes (nothing more is read)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
