@@ -102,7 +102,7 @@ def test_todo1_standardised(submission):
 
 @check(
     "The network has at least two hidden layers",
-    hint="Stack at least three nn.Linear layers: input -> hidden -> hidden -> output.",
+    hint="In __init__, create at least 3 nn.Linear layers: input -> hidden -> hidden -> output.",
 )
 def test_todo2_hidden_layers(submission):
     linears = [m for m in _model(submission).modules() if isinstance(m, nn.Linear)]
@@ -151,8 +151,8 @@ def test_todo3_activations(submission):
     names = _op_names(_model(submission), torch.zeros(2, N_FEATURES))
     layers = [i for i, name in enumerate(names) if name == "linear"]
     assert len(layers) >= 2, (
-        "There is only one layer, so there is nothing to put an activation between yet: "
-        "finish TODO 2 first."
+        "The forward pass runs only one layer, so there is nothing to put an activation "
+        "between yet: finish TODO 2 and TODO 3 first."
     )
     for number, (a, b) in enumerate(zip(layers, layers[1:], strict=False), start=1):
         assert ACTIVATIONS & set(names[a + 1 : b]), (
