@@ -61,8 +61,9 @@ def test_golden_case(pool: PoolDriver, case: str) -> None:
     events = pool.run((folder / "main.py").read_text(), **request)
     got = normalise(events)
     expected_file = folder / "expected.json"
-    if os.environ.get("UPDATE_GOLDEN") or not expected_file.exists():
+    if os.environ.get("UPDATE_GOLDEN"):
         expected_file.write_text(json.dumps(got, indent=2) + "\n")
+    assert expected_file.exists(), f"{expected_file} is missing: write it with UPDATE_GOLDEN=1"
     assert got == json.loads(expected_file.read_text())
     for key in spec.get("expect_falling", []):
         name, split = key.split("/")
