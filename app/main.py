@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runs_per_minute=settings.runs_per_minute,
             metrics=metrics,
         )
+        app.state.runs.recover()  # runs a killed server process left behind get their `done`
         try:
             yield
         finally:

@@ -30,9 +30,11 @@ from runner.logs import RUN_ID_HEADER
 from runner.protocol import Done, ErrorInfo, Event, RunRequest, parse_event
 
 log = logging.getLogger("app.runners")
-RUNNER_DIED = (
-    "The runner stopped answering while your code ran ({reason}). Your code is saved; "
-    "press Run again. If it keeps happening, tell your instructor."
+# What the learner reads when we failed them: what went wrong, that nothing is lost, what to do.
+# The technical reason goes to the log (with the run id), not to the learner.
+RUNNER_FAILED = (
+    "{what}. Your code is saved: press Run to try again, and tell your instructor if it "
+    "keeps happening."
 )
 
 
@@ -53,13 +55,16 @@ class RunnerClient(Protocol):
         ...
 
 
-def internal_error(seq: int, started_at: float, reason: str) -> Done:
+def internal_error(seq: int, started_at: float, what: str, reason: str = "") -> Done:
+    """The run's `done` when the platform failed it; `what` is a sentence for the learner."""
+    if reason:
+        log.warning("run failed: %s (%s)", what, reason)
     return Done(
         seq=seq,
         t=round(time.monotonic() - started_at, 6),
         status="internal_error",
         duration_ms=round((time.monotonic() - started_at) * 1000, 3),
-        error=ErrorInfo(type="RunnerError", message=RUNNER_DIED.format(reason=reason)),
+        error=ErrorInfo(type="RunnerError", message=RUNNER_FAILED.format(what=what)),
     )
 
 
@@ -210,12 +215,20 @@ class RemoteRunner:
             left=await self._order(),
         )
         if not attempt.left:
-            return _single(internal_error(0, started_at, "no runner address could be resolved"))
+            return _single(
+                internal_error(
+                    0, started_at, "The code runner could not be found, so your code did not run"
+                )
+            )
         response = await self._connect(attempt)
         if response is None:
             if attempt.retry_after is not None:
                 raise RunnerBusy(attempt.retry_after)
-            return _single(internal_error(0, started_at, "no runner could be reached"))
+            return _single(
+                internal_error(
+                    0, started_at, "No code runner could be reached, so your code did not run"
+                )
+            )
         return self._events(attempt, response, started_at)
 
     async def _connect(self, attempt: _Attempt) -> httpx.Response | None:
@@ -257,7 +270,12 @@ class RemoteRunner:
             try:
                 if response.status_code != 200:
                     detail = (await response.aread()).decode(errors="replace")[:500]
-                    yield internal_error(0, started_at, f"HTTP {response.status_code}: {detail}")
+                    yield internal_error(
+                        0,
+                        started_at,
+                        f"The code runner refused the run (HTTP {response.status_code})",
+                        detail,
+                    )
                     return
                 async for line in response.aiter_lines():
                     if not line:
@@ -275,11 +293,22 @@ class RemoteRunner:
             assert attempt.replica is not None
             self._failed(attempt.replica, "died", reason)
             if last_seq >= 0:  # the run had started: say so rather than run it twice
-                yield internal_error(last_seq + 1, started_at, reason)
+                yield internal_error(
+                    last_seq + 1,
+                    started_at,
+                    "The code runner stopped answering while your code ran",
+                    reason,
+                )
                 return
             retry = await self._connect(attempt)
             if retry is None:
-                yield internal_error(0, started_at, f"{reason}, and no other runner took the run")
+                yield internal_error(
+                    0,
+                    started_at,
+                    "The code runner stopped answering before your code started, and no other "
+                    "runner could take it",
+                    reason,
+                )
                 return
             response = retry
 

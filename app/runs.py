@@ -24,13 +24,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.content import Lesson
 from app.metrics import WebMetrics
 from app.models import Progress, Run, RunEvent
-from app.runners import RunnerBusy, RunnerClient, internal_error
+from app.runners import RUNNER_FAILED, RunnerBusy, RunnerClient, internal_error
 from runner import logs
-from runner.protocol import Done, RunMode
+from runner.protocol import Done, DoneStatus, ErrorInfo, RunMode
 
 log = logging.getLogger("app.runs")
 FLUSH_EVERY_S = 0.2
 KEEP_FINISHED_S = 120  # finished channels stay in memory this long for late followers
+SUPERSEDED = ErrorInfo(type="Superseded", message="Stopped because you started a newer run.")
+SERVER_RESTARTED = "The server restarted while your code ran"
+SERVER_STOPPING = "The server is restarting and stopped your run"
 
 
 class RateLimited(Exception):
@@ -89,6 +92,11 @@ class RunManager:
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.active: dict[int, str] = {}  # user id → their one active run
         self.recent: dict[int, deque[float]] = defaultdict(deque)
+        # One start at a time per learner, so two quick clicks cannot both become active runs.
+        self.starting: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # Why a run is being cancelled, when it is not the learner's own Stop.
+        self.endings: dict[str, Done] = {}
+        self.ending: set[str] = set()  # runs writing their final `done`: not to be interrupted
 
     # -- starting and stopping --
 
@@ -105,10 +113,18 @@ class RunManager:
         self, *, user_id: int, lesson_key: str, lesson: Lesson, code: str, mode: RunMode
     ) -> Run:
         """Create the run and start it; a learner's previous active run is cancelled."""
+        async with self.starting[user_id]:
+            return await self._start(
+                user_id=user_id, lesson_key=lesson_key, lesson=lesson, code=code, mode=mode
+            )
+
+    async def _start(
+        self, *, user_id: int, lesson_key: str, lesson: Lesson, code: str, mode: RunMode
+    ) -> Run:
         self._check_rate(user_id)
         previous = self.active.get(user_id)
         if previous:
-            await self.cancel(previous)
+            await self.cancel(previous, status="cancelled", error=SUPERSEDED)
         run = Run(
             id=uuid.uuid4().hex,
             user_id=user_id,
@@ -155,11 +171,20 @@ class RunManager:
                 session.delete(run)
                 session.commit()
 
-    async def cancel(self, run_id: str) -> bool:
+    async def cancel(
+        self, run_id: str, status: DoneStatus = "cancelled", error: ErrorInfo | None = None
+    ) -> bool:
+        """Stop a live run; its `done` gets `status` and `error` (default: the learner's Stop)."""
         task = self.tasks.get(run_id)
         if task is None or task.done():
             return False
-        task.cancel()
+        self.endings[run_id] = Done(seq=0, t=0, status=status, duration_ms=0, error=error)
+        # A cancellation can be swallowed on its way in (Python 3.11's asyncio.wait_for returns
+        # the result instead when its inner future finished in the same instant), and the run
+        # would go on to its end. So ask again until the run is ending.
+        while not task.done() and run_id not in self.ending:
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.2)
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
         return True
@@ -171,28 +196,83 @@ class RunManager:
                 await task
 
     async def close(self) -> None:
+        """Shutting down: every live run ends, and its learner is told it was not their doing."""
+        stopping = ErrorInfo(
+            type="ServerRestart", message=RUNNER_FAILED.format(what=SERVER_STOPPING)
+        )
         for run_id in list(self.tasks):
-            await self.cancel(run_id)
+            await self.cancel(run_id, status="internal_error", error=stopping)
+
+    def recover(self) -> int:
+        """At start-up: runs that a previous server process left `running` can no longer end on
+        their own (their runner stream died with it). Each gets its `done` (internal_error) and
+        its status, so its learner's browser stops waiting. Returns how many."""
+        with self.sessions() as session:
+            orphans = session.scalars(select(Run).where(Run.status == "running")).all()
+            for run in orphans:
+                self._end_orphan(session, run)
+            session.commit()
+        if orphans:
+            log.warning("ended %d run(s) left running by a previous server process", len(orphans))
+        return len(orphans)
+
+    def _end_orphan(self, session: Session, run: Run) -> dict[str, Any]:
+        last = session.scalar(
+            select(RunEvent.seq)
+            .where(RunEvent.run_id == run.id)
+            .order_by(RunEvent.seq.desc())
+            .limit(1)
+        )
+        created = run.created_at.replace(tzinfo=run.created_at.tzinfo or UTC)
+        elapsed = max((datetime.now(UTC) - created).total_seconds(), 0.0)
+        done = Done(
+            seq=(last if last is not None else -1) + 1,
+            t=round(elapsed, 6),
+            status="internal_error",
+            duration_ms=round(elapsed * 1000, 3),
+            error=ErrorInfo(
+                type="ServerRestart", message=RUNNER_FAILED.format(what=SERVER_RESTARTED)
+            ),
+        ).model_dump(exclude_none=True)
+        session.add(RunEvent(run_id=run.id, seq=done["seq"], type="done", data=done))
+        run.status = "internal_error"
+        run.finished_at = datetime.now(UTC)
+        return done
 
     # -- driving one run --
 
     async def _drive(self, run: Run, stream: AsyncIterator[Any], channel: RunChannel) -> None:
         pending: list[dict[str, Any]] = []
-        last_flush = time.monotonic()
         started_at = time.monotonic()
         last_seq = -1
         done: dict[str, Any] | None = None
 
+        async def store_pending() -> None:
+            batch = pending[:]
+            pending.clear()
+            if batch:
+                await asyncio.to_thread(self._store, run.id, batch)
+
+        async def flush_every_while() -> None:
+            """Events go to the database in batches, at most FLUSH_EVERY_S after they happen,
+            also while the code is quiet: if this process dies, little of what browsers have
+            already seen is missing when they reconnect to the next one."""
+            while True:
+                await asyncio.sleep(FLUSH_EVERY_S)
+                await store_pending()
+
+        flusher = asyncio.create_task(flush_every_while())
+
         async def handle(event: dict[str, Any]) -> None:
-            nonlocal last_flush, last_seq, done
+            nonlocal last_seq, done
             last_seq = event["seq"]
             pending.append(event)
             if event["type"] == "done":
                 # Stored and settled before anyone hears of it: a browser that sees `done` and
                 # asks for the run (or reloads the page) finds its final status and progress.
+                self.ending.add(run.id)  # and no cancel may cut that short
                 done = event
-                await asyncio.to_thread(self._store, run.id, pending[:])
-                pending.clear()
+                await store_pending()
                 await asyncio.to_thread(self._settle, run, event)
                 elapsed = time.monotonic() - started_at
                 self.metrics.runs.labels(status=event["status"]).inc()
@@ -201,10 +281,6 @@ class RunManager:
                     "run finished",
                     extra={"status": event["status"], "duration_s": round(elapsed, 3)},
                 )
-            elif time.monotonic() - last_flush > FLUSH_EVERY_S:
-                await asyncio.to_thread(self._store, run.id, pending[:])
-                pending.clear()
-                last_flush = time.monotonic()
             await channel.publish(event)
 
         try:
@@ -214,32 +290,45 @@ class RunManager:
                     break
             if done is None:
                 await handle(
-                    internal_error(last_seq + 1, started_at, "no final event").model_dump(
-                        exclude_none=True
-                    )
+                    internal_error(
+                        last_seq + 1,
+                        started_at,
+                        "The code runner's answer ended before your run finished",
+                        "no final event",
+                    ).model_dump(exclude_none=True)
                 )
         except asyncio.CancelledError:
+            self.ending.add(run.id)
+            ending = self.endings.pop(run.id, None)
             if done is None:
                 cancelled = Done(
                     seq=last_seq + 1,
                     t=round(time.monotonic() - started_at, 6),
-                    status="cancelled",
+                    status=ending.status if ending else "cancelled",
                     duration_ms=round((time.monotonic() - started_at) * 1000, 3),
+                    error=ending.error if ending else None,
                 )
                 await handle(cancelled.model_dump(exclude_none=True))
         except Exception as exc:  # the runner client failed: the learner still gets a done
             log.exception("run %s failed", run.id)
             if done is None:
                 await handle(
-                    internal_error(last_seq + 1, started_at, type(exc).__name__).model_dump(
-                        exclude_none=True
-                    )
+                    internal_error(
+                        last_seq + 1,
+                        started_at,
+                        "The connection to the code runner failed",
+                        type(exc).__name__,
+                    ).model_dump(exclude_none=True)
                 )
         finally:
+            self.ending.discard(run.id)
+            self.endings.pop(run.id, None)
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
             with contextlib.suppress(Exception):
                 await stream.aclose()  # type: ignore[attr-defined]
-            if pending:
-                await asyncio.to_thread(self._store, run.id, pending[:])
+            await store_pending()
             self._forget(run.id, run.user_id, keep_channel=True)
 
     def _forget(self, run_id: str, user_id: int, keep_channel: bool = False) -> None:
@@ -302,11 +391,32 @@ class RunManager:
             async for event in channel.follow(after_seq):
                 yield event
             return
-        with self.sessions() as session:
-            rows = session.scalars(
-                select(RunEvent.data)
-                .where(RunEvent.run_id == run_id, RunEvent.seq > after_seq)
-                .order_by(RunEvent.seq)
-            ).all()
+        rows = await asyncio.to_thread(self._stored_events, run_id, after_seq)
         for data in rows:
             yield data
+
+    def _stored_events(self, run_id: str, after_seq: int) -> list[dict[str, Any]]:
+        """A run's stored events after `after_seq`. A run no process drives any more but never
+        stored its `done` (its server was killed) gets one now, so no browser waits forever."""
+        with self.sessions() as session:
+            rows = list(
+                session.scalars(
+                    select(RunEvent.data)
+                    .where(RunEvent.run_id == run_id, RunEvent.seq > after_seq)
+                    .order_by(RunEvent.seq)
+                ).all()
+            )
+            if any(row["type"] == "done" for row in rows):
+                return rows
+            # A browser that reconnects after the `done`'s seq (it saw events the killed
+            # process never stored) still gets the `done`: it is final whatever its number.
+            stored_done = session.scalar(
+                select(RunEvent.data).where(RunEvent.run_id == run_id, RunEvent.type == "done")
+            )
+            run = session.get(Run, run_id)
+            if stored_done is not None:
+                rows.append(stored_done)
+            elif run is not None and run.status == "running" and run_id not in self.tasks:
+                rows.append(self._end_orphan(session, run))
+                session.commit()
+        return rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -153,14 +154,56 @@ def test_a_new_run_cancels_the_learners_previous_one(server: Server, learner: Le
     second = start(learner, "print('second')")
     first_done = learner.events(first)[-1]
     assert first_done["type"] == "done" and first_done["status"] == "cancelled"
+    # The other tab that followed the first run is told why it stopped.
+    assert first_done["error"]["message"] == "Stopped because you started a newer run."
     assert learner.events(second)[-1]["status"] == "completed"
+
+
+def test_two_runs_started_at_once_leave_one_active(server: Server, learner: Learner) -> None:
+    """Two clicks racing: the starts are taken one after the other, so one supersedes the other
+    and never do both run."""
+    import concurrent.futures
+
+    code = "import time\nprint('racing', flush=True)\ntime.sleep(30)"
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        run_ids = list(pool.map(lambda _: start(learner, code), range(2)))
+    statuses = {r: learner.client.get(f"/api/runs/{r}").json()["status"] for r in run_ids}
+    assert sorted(statuses.values()) == ["cancelled", "running"], statuses
+    superseded = next(r for r, status in statuses.items() if status == "cancelled")
+    assert learner.events(superseded)[-1]["error"]["type"] == "Superseded"
+    live = next(r for r, status in statuses.items() if status == "running")
+    assert learner.post(f"/api/runs/{live}/cancel").json() == {"cancelled": True}
 
 
 def test_cancel_endpoint_stops_a_run(server: Server, learner: Learner) -> None:
     run_id = start(learner, "import time\ntime.sleep(30)")
     time.sleep(0.5)
     assert learner.post(f"/api/runs/{run_id}/cancel").status_code == 202
-    assert learner.events(run_id)[-1]["status"] == "cancelled"
+    done = learner.events(run_id)[-1]
+    assert done["status"] == "cancelled" and "error" not in done  # the learner's own Stop
+
+
+def test_a_browser_reconnecting_mid_run_misses_nothing(server: Server, learner: Learner) -> None:
+    """The connection drops while the code still runs; the browser reconnects with
+    Last-Event-ID and gets every later event once, in order, up to `done`."""
+    import json
+
+    code = "import time\nfor i in range(6):\n    print(i, flush=True)\n    time.sleep(0.4)"
+    run_id = start(learner, code)
+    seen: list[dict] = []
+    with learner.client.stream("GET", f"/api/runs/{run_id}/events", timeout=60) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                seen.append(json.loads(line[6:]))
+                if seen[-1]["type"] == "output" and "1" in seen[-1]["text"]:
+                    break  # the browser goes away mid-run
+    assert seen[-1]["type"] == "output"
+    rest = learner.events(run_id, last_event_id=seen[-1]["seq"])
+    assert rest[0]["seq"] == seen[-1]["seq"] + 1
+    assert [e["seq"] for e in seen + rest] == list(range(len(seen) + len(rest)))
+    printed = "".join(e["text"] for e in seen + rest if e.get("stream") == "stdout")
+    assert printed == "".join(f"{i}\n" for i in range(6))
+    assert rest[-1]["type"] == "done" and rest[-1]["status"] == "completed"
 
 
 def test_code_that_is_not_text_is_refused_clearly(server: Server, learner: Learner) -> None:
@@ -190,3 +233,90 @@ def test_sign_out_and_back_in(server: Server, learner: Learner) -> None:
     )
     assert right.status_code == 303
     assert learner.client.get("/api/session").json()["user"]["email"] == learner.email
+
+
+def test_every_change_needs_the_csrf_token(server: Server, learner: Learner) -> None:
+    """Every route that changes something, found from the app itself (so a new one cannot be
+    forgotten), refuses a signed-in learner's request without the token."""
+    from fastapi.routing import APIRoute
+
+    from app.config import Settings
+    from app.main import create_app
+
+    app = create_app(Settings(environment="test", database_url="sqlite:///:memory:"))
+    fill = {
+        "course": LESSON.split("/")[0],
+        "lesson": LESSON.split("/")[1],
+        "run_id": start(learner, "print('csrf')"),
+    }
+
+    def routes(entries: list) -> Iterator[APIRoute]:
+        for entry in entries:  # FastAPI 0.165 keeps included routers as they were included
+            if isinstance(entry, APIRoute):
+                yield entry
+            elif hasattr(entry, "original_router"):
+                assert not entry.include_context.prefix  # our routers carry full paths
+                yield from routes(entry.original_router.routes)
+
+    refused = set()
+    for route in routes(app.routes):
+        for method in sorted(route.methods - {"GET", "HEAD", "OPTIONS"}):
+            path = route.path.format(**fill)
+            as_json = learner.client.request(method, path, json={"code": "x", "lesson": LESSON})
+            as_form = learner.client.request(method, path, data={"code": "x", "email": "a@b.c"})
+            for response in (as_json, as_form):
+                assert response.status_code == 403, (method, path, response.status_code)
+                assert "Reload the page" in response.json()["detail"]
+            refused.add(f"{method} {route.path}")
+    assert {
+        "POST /api/runs",
+        "POST /api/runs/{run_id}/cancel",
+        "PUT /api/drafts/{course}/{lesson}",
+        "POST /login",
+        "POST /signup",
+        "POST /logout",
+        "POST /courses/{course}/{lesson}/run",
+    } <= refused, refused
+    assert learner.client.get(f"/api/drafts/{LESSON}").json()["code"] == "print('csrf')"
+
+
+def test_nul_characters_get_a_clear_answer_on_every_database(
+    server: Server, learner: Learner
+) -> None:
+    """PostgreSQL refuses text with NUL in it: such input must be turned away before it gets
+    there, with the same answer as on SQLite, never a 500."""
+    for path in (
+        "/api/runs/%00",
+        "/api/runs/a%00b/events",
+        "/api/drafts/intro%00/x",
+        f"/api/drafts/{LESSON}%00",
+        "/courses/intro%00/x",
+    ):
+        response = learner.client.get(path)
+        assert response.status_code == 404, (path, response.status_code, response.text)
+        assert response.json()["detail"]
+    for form in ("/login", "/signup"):
+        fresh = Learner(server.url)
+        response = fresh.client.post(
+            form,
+            data={
+                "email": "ada\x00@example.com",
+                "password": "a long password",
+                "csrf_token": fresh.csrf,
+            },
+        )
+        assert response.status_code == 400, (form, response.status_code, response.text)
+        assert "email" in response.text
+
+
+def test_the_session_cookie_is_httponly_and_samesite_lax(server: Server) -> None:
+    fresh = Learner(server.url)
+    response = fresh.client.post(
+        "/signup",
+        data={"email": fresh.email, "password": "a long password", "csrf_token": fresh.csrf},
+    )
+    assert response.status_code == 303
+    cookie = response.headers["set-cookie"].lower()
+    assert cookie.startswith("torchdojo_session=")
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    assert "secure" not in cookie  # plain HTTP in tests; production sets it (test_accounts_cli)

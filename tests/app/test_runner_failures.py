@@ -98,7 +98,9 @@ def test_runner_dying_mid_run_ends_with_internal_error_and_keeps_the_draft(
     final = learner.events(again.json()["id"])[-1]
     assert (
         final["status"] == "internal_error"
-        and "no runner could be reached" in final["error"]["message"]
+        and "No code runner could be reached, so your code did not run."
+        in final["error"]["message"]
+        and "Your code is saved" in final["error"]["message"]
     )
 
 
