@@ -30,7 +30,8 @@ class AuthError(ValueError):
 
 def normalise_email(email: str) -> str:
     email = email.strip().lower()
-    if "@" not in email or len(email) > 320 or email.startswith("@") or email.endswith("@"):
+    bad = "@" not in email or len(email) > 320 or email.startswith("@") or email.endswith("@")
+    if bad or any(c.isspace() or not c.isprintable() for c in email):
         raise AuthError("Enter a valid email address, like ada@example.com.")
     return email
 

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runner.logs import LogFormat
@@ -18,7 +18,9 @@ DEV_SECRET = "dev-only-secret-change-me"
 class Settings(BaseSettings):
     """Every option of the web app. The runner has its own (RUNNER_*)."""
 
-    model_config = SettingsConfigDict(env_prefix="TORCHDOJO_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="TORCHDOJO_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     environment: Literal["development", "production", "test"] = Field(
         "development", description="production refuses placeholder secrets and sets Secure cookies"
@@ -26,9 +28,13 @@ class Settings(BaseSettings):
     secret_key: str = Field(
         DEV_SECRET, description="signs session cookies; long and random in production"
     )
+    # The two options every host platform names its own way also answer to their plain names
+    # (DATABASE_URL, RUNNER_URL); the TORCHDOJO_ one wins when both are set.
     database_url: str = Field(
         f"sqlite:///{ROOT / 'var' / 'torchdojo.sqlite3'}",
-        description="SQLAlchemy URL: a SQLite file by default, postgresql+psycopg://… deployed",
+        validation_alias=AliasChoices("TORCHDOJO_DATABASE_URL", "DATABASE_URL", "database_url"),
+        description="SQLAlchemy URL: a SQLite file by default, postgresql+psycopg://… deployed "
+        "(also read from `DATABASE_URL`)",
     )
     content_dir: Path = Field(ROOT / "content", description="the folder of courses")
     content_check_file: Path = Field(
@@ -39,8 +45,9 @@ class Settings(BaseSettings):
     )
     runner_url: str | None = Field(
         None,
+        validation_alias=AliasChoices("TORCHDOJO_RUNNER_URL", "RUNNER_URL", "runner_url"),
         description="runner service URL(s), comma-separated; unset: run an embedded sandbox pool "
-        "in this process",
+        "in this process (also read from `RUNNER_URL`)",
     )
     runner_pool_size: int | None = Field(
         None, ge=1, description="embedded pool size (default: the runner's RUNNER_POOL_SIZE)"

@@ -17,6 +17,7 @@ import difflib
 import hashlib
 import io
 import re
+import threading
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
@@ -312,10 +313,16 @@ def _parse_document(path: Path, model: type[M]) -> _Document:
     return _Document(meta=meta, body_html=render_markdown(body), node=node)
 
 
+# CPython before 3.11.8 can fail ast.parse when two threads parse at once ("SystemError: AST
+# constructor recursion depth mismatch", gh-106905); requests load content in worker threads.
+_PARSE_LOCK = threading.Lock()
+
+
 def _parse_python(path: Path) -> _PythonFile:
     source = _read_text(path)
     try:
-        tree = ast.parse(source, filename=str(path))
+        with _PARSE_LOCK:
+            tree = ast.parse(source, filename=str(path))
     except SyntaxError as exc:
         raise InvalidContent(
             [

@@ -17,8 +17,11 @@ router = APIRouter(prefix="/api/drafts", tags=["drafts"])
 
 
 @router.get("/{course}/{lesson}")
-def get_draft(course: str, lesson: str, user: CurrentUser, db: SessionDep) -> DraftPublic:
+def get_draft(
+    course: str, lesson: str, user: CurrentUser, db: SessionDep, courses: CoursesDep
+) -> DraftPublic:
     key = f"{course}/{lesson}"
+    lesson_or_404(courses, key)
     draft = db.scalar(select(Draft).where(Draft.user_id == user.id, Draft.lesson_key == key))
     if draft is None:
         raise HTTPException(404, "No saved draft for this lesson yet.")

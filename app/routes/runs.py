@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -19,10 +20,13 @@ from app.runs import RateLimited
 from app.schemas import RunCreate, RunCreated, RunPublic
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
+RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def own_run(db: SessionDep, run_id: str, user_id: int) -> Run:
-    run = db.get(Run, run_id)
+    # Run ids are 32 hex digits: anything else is not one (and never reaches the database,
+    # which may refuse some text, like a NUL, with an error instead of "not found").
+    run = db.get(Run, run_id) if RUN_ID.fullmatch(run_id) else None
     if run is None or run.user_id != user_id:  # another learner's run does not exist for you
         raise HTTPException(404, "No such run.")
     return run
