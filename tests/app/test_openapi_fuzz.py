@@ -1,12 +1,12 @@
 """Fuzz the JSON API from its own OpenAPI schema (schemathesis): no input makes it answer 5xx.
 
-The real app (uvicorn, SQLite, the embedded sandbox pool) answers; schemathesis generates
-requests for every operation in its OpenAPI document, valid and invalid (at most 50 per
-operation, plus its coverage cases), and sends them as a signed-in learner (session cookie and
-X-CSRF-Token on every request), so they reach the handlers instead of stopping at 401/403.
-Every answer must be below 500, and every 4xx a JSON object whose `detail` is a string or a
-list (what the page shows the learner). The document is built in this process at import (the
-tests are generated at collection) and checked to be the one the server serves.
+The real app (uvicorn, SQLite and then PostgreSQL, the embedded sandbox pool) answers;
+schemathesis generates requests for every operation in its OpenAPI document, valid and invalid
+(at most 50 per operation, plus its coverage cases), and sends them as a signed-in learner
+(session cookie and X-CSRF-Token on every request), so they reach the handlers instead of
+stopping at 401/403. Every answer must be below 500, and every 4xx a JSON object whose `detail`
+is a string or a list (what the page shows the learner). The document is built in this process
+at import (the tests are generated at collection) and checked to be the one the server serves.
 """
 
 from __future__ import annotations
@@ -33,13 +33,18 @@ MAX_EXAMPLES = 50
 SEED_LESSON = "intro-to-deep-learning/deep-learning-introduction"
 
 
-@pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server for the whole module, on SQLite (the schema is the same on PostgreSQL)."""
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def fuzz_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One server per database: PostgreSQL refuses some text SQLite takes (a NUL), so an
+    input that is only turned away by the database shows up there as a 500."""
     tmp: Path = tmp_path_factory.mktemp("fuzz")
-    server = start_server(
-        f"sqlite:///{tmp / 'torchdojo.sqlite3'}", tmp, TORCHDOJO_RUNS_PER_MINUTE="100000"
-    )
+    if request.param == "sqlite":
+        database_url = f"sqlite:///{tmp / 'torchdojo.sqlite3'}"
+    else:
+        database_url = request.getfixturevalue("postgres").url
+    server = start_server(database_url, tmp, TORCHDOJO_RUNS_PER_MINUTE="100000")
     yield server
     server.process.terminate()
     server.process.wait(30)
