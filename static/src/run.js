@@ -138,8 +138,10 @@ export class RunController {
   /** One protocol event; replays after a reconnect are skipped by their seq. */
   handle(event) {
     if (typeof event.seq === "number") {
-      if (event.seq <= this.lastSeq) return;
-      this.lastSeq = event.seq;
+      // A replay after a reconnect is skipped by its seq; `done` never is: it is final, and a
+      // server that replaced a killed one may number it below what this page already saw.
+      if (event.seq <= this.lastSeq && event.type !== "done") return;
+      this.lastSeq = Math.max(this.lastSeq, event.seq);
     }
     const { console: out, tests, model, loss } = this.panels;
     switch (event.type) {
