@@ -31,7 +31,8 @@ def test_run_streams_events_and_is_stored(server: Server, learner: Learner) -> N
     assert stdout == "hi from the sandbox\n"
     run = learner.client.get(f"/api/runs/{run_id}").json()
     assert run["status"] == "completed" and run["finished_at"]
-    # Reconnecting with Last-Event-ID: only what came after it, from the database now.
+    # Reconnecting with Last-Event-ID: only what came after it (from memory while the run is
+    # recent; test_restart.py replays from the database).
     assert [e["seq"] for e in learner.events(run_id, last_event_id=0)] == [
         e["seq"] for e in events[1:]
     ]
