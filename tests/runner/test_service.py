@@ -86,6 +86,22 @@ def test_run_streams_ndjson_events(service: str) -> None:
     assert events[-1].status == "completed"
 
 
+def test_output_reaches_the_client_while_the_code_runs(service: str) -> None:
+    """Streamed, not buffered: a line printed before a 1.5 s sleep arrives over HTTP well before
+    the run's done."""
+    _wait_warm(service)
+    body = {"code": "import time\nprint('early', flush=True)\ntime.sleep(1.5)\nprint('late')"}
+    arrivals = []
+    with httpx.stream("POST", f"{service}/v1/runs", json=body, timeout=60) as response:
+        for line in response.iter_lines():
+            if line:
+                arrivals.append((parse_event(line), time.monotonic()))
+    events = [event for event, _ in arrivals]
+    assert [e.type for e in events].count("done") == 1 and events[-1].status == "completed"
+    early = next(at for e, at in arrivals if e.type == "output" and "early" in e.text)
+    assert arrivals[-1][1] - early >= 1.0, [(e.type, round(at - early, 3)) for e, at in arrivals]
+
+
 def test_health_reports_pool_and_device(service: str) -> None:
     body = httpx.get(f"{service}/healthz").json()
     assert body["status"] == "ok" and set(body["pool"]) == {"warm", "busy", "queued"}
