@@ -187,11 +187,14 @@ async def main():
         bomb = await hostile
         small = SandboxLimits(wall_s=20, processes=8)
         forks = await collect(RunRequest(code=sys.argv[3], limits=small))
+        fill = "open('/tmp/big', 'wb').write(b'x' * (40 << 20))\\nimport time\\ntime.sleep(5)"
+        files = await collect(RunRequest(code=fill, limits=SandboxLimits(wall_s=20, tmpfs_mb=16)))
         print(json.dumps({
             "friendly": [e.model_dump() for e in friendly],
             "elapsed": elapsed,
             "bomb": bomb[-1].model_dump(),
             "forks": [e.model_dump() for e in forks],
+            "files": files[-1].model_dump(),
         }))
 
 asyncio.run(main())
@@ -272,6 +275,9 @@ def test_hostile_run_does_not_stall_another_unprivileged(tmp_path_factory) -> No
     forks = [EventAdapter.validate_python(e) for e in report["forks"]]
     started, refused = map(int, output_of(forks).split())
     assert started < 8 and started + refused == 20, (started, refused)
+    # And its tmpfs_mb: the supervisor can read an unprivileged sandbox's mounts too.
+    assert report["files"]["status"] == "memory_limit", report["files"]
+    assert report["files"]["error"]["type"] == "FilesLimit"
 
 
 def test_concurrent_slots_run_as_different_users(pool: PoolDriver) -> None:
