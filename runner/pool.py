@@ -229,10 +229,11 @@ class WarmPool:
         limits = self.resolve_limits(request.limits)
         queued_at = time.monotonic()
         try:
-            sandbox = await asyncio.wait_for(
-                self._ready.take(self._gpu_has_room, self._claim_gpu),
-                self.settings.queue_timeout_s,
-            )
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for runs the wait as its own task,
+            # and a cancel arriving as a sandbox is handed over is swallowed (the run goes on)
+            # or loses that sandbox. Awaited inline, either the take happened or it did not.
+            async with asyncio.timeout(self.settings.queue_timeout_s):
+                sandbox = await self._ready.take(self._gpu_has_room, self._claim_gpu)
         except TimeoutError:
             reason = self.last_error or "no sandbox became free in time"
             yield _internal_error(

@@ -647,7 +647,10 @@ class Sandbox:
                     run.ended_by = "timeout"
                     break
                 try:
-                    kind, payload = await asyncio.wait_for(queue.get(), timeout)
+                    # Not wait_for: on Python 3.11 it can swallow a cancel (the learner's Stop)
+                    # that arrives as an event does, and the run would go on to its end.
+                    async with asyncio.timeout(timeout):
+                        kind, payload = await queue.get()
                 except TimeoutError:
                     run.ended_by = "timeout"
                     break
