@@ -245,7 +245,12 @@ def send_summary(namespace: dict[str, Any], spec: dict[str, Any]) -> None:
             model, input_size=tuple(spec["input_size"]), verbose=0, device=device
         )
     except Exception as exc:  # the learner's model: any failure is theirs to read, not ours
-        os.write(2, f"[torchdojo] no model summary: {type(exc).__name__}: {exc}\n".encode())
+        # torchinfo wraps the model's own error ("Failed to run torchinfo. See above stack
+        # traces…", with no traces shown): the learner needs the error underneath.
+        cause: BaseException = exc
+        while cause.__cause__ is not None:
+            cause = cause.__cause__
+        os.write(2, f"[torchdojo] no model summary: {type(cause).__name__}: {cause}\n".encode())
         return
     rows = []
     for layer in result.summary_list:
