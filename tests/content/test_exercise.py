@@ -63,7 +63,7 @@ ATTEMPTS: dict[str, list[tuple[str, str]]] = {
         ("print(model)\n", "from torchinfo import summary\n\nsummary(model, input_size=(1, 64))\n"),
     ],
     "no_activations_and_unscaled_test_set": [
-        ("x = torch.relu(self.hidden1(x))", "x = self.hidden1(x)"),
+        ("x = self.relu(self.hidden1(x))", "x = self.hidden1(x)"),
         ("X_test = scaler.transform(X_test)", ""),
     ],
     "raw_scores_to_nll_and_optimizer_on_another_model": [
@@ -75,7 +75,7 @@ ATTEMPTS: dict[str, list[tuple[str, str]]] = {
     "forward_skips_a_layer_and_prints_no_architecture": [
         ("nn.Linear(64, 32)", "nn.Linear(64, 64)"),
         ("nn.Linear(32, N_CLASSES)", "nn.Linear(64, N_CLASSES)"),
-        ("        x = torch.relu(self.hidden2(x))\n", ""),
+        ("        x = self.relu(self.hidden2(x))\n", ""),
         ("print(model)\n", "print(next(model.parameters()).shape)\n"),
     ],
 }

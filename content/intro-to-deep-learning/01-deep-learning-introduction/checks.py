@@ -115,7 +115,7 @@ def test_todo2_hidden_layers(submission):
 
 @check(
     "The forward pass runs every layer and gives 10 scores",
-    hint="In forward(), pass x through every layer in order, e.g. x = torch.relu(self.hidden1(x)), "
+    hint="In forward(), pass x through every layer in order, e.g. x = self.relu(self.hidden1(x)), "
     "and return the output layer's result.",
 )
 def test_todo3_forward_pass(submission):
@@ -145,7 +145,8 @@ def test_todo3_forward_pass(submission):
 
 @check(
     "There is an activation function between the layers",
-    hint="In forward(), apply torch.relu(...) to each layer's output except the last layer's.",
+    hint="In forward(), apply the activation, self.relu(...) with self.relu = nn.ReLU() made in "
+    "__init__, to each layer's output except the last layer's.",
 )
 def test_todo3_activations(submission):
     names = _op_names(_model(submission), torch.zeros(2, N_FEATURES))
@@ -157,7 +158,7 @@ def test_todo3_activations(submission):
     for number, (a, b) in enumerate(zip(layers, layers[1:], strict=False), start=1):
         assert ACTIVATIONS & set(names[a + 1 : b]), (
             f"Nothing non-linear runs between layer {number} and layer {number + 1}. Two linear "
-            "layers in a row are no better than one: put torch.relu(...) between them."
+            "layers in a row are no better than one: put self.relu(...) (an nn.ReLU()) between them."
         )
 
 

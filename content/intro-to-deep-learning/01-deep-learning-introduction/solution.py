@@ -43,11 +43,12 @@ class DigitClassifier(nn.Module):
         self.hidden1 = nn.Linear(N_FEATURES, 64)  # input layer -> first hidden layer
         self.hidden2 = nn.Linear(64, 32)  # second hidden layer
         self.output = nn.Linear(32, N_CLASSES)  # output layer: one raw score (logit) per digit
+        self.relu = nn.ReLU()  # the activation function, used after each hidden layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # TODO 3: every layer in order, with ReLU between them (none after the output layer).
-        x = torch.relu(self.hidden1(x))
-        x = torch.relu(self.hidden2(x))
+        x = self.relu(self.hidden1(x))
+        x = self.relu(self.hidden2(x))
         return self.output(x)
 
 

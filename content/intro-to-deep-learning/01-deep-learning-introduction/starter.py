@@ -48,13 +48,14 @@ class DigitClassifier(nn.Module):
         # an input layer that takes N_FEATURES inputs, at least two hidden layers (e.g. 64 and
         # 32 neurons), then an output layer that gives N_CLASSES scores. Each layer is
         # nn.Linear(inputs, outputs); one layer's outputs are the next one's inputs.
+        # Keep an activation function too, for the forward pass: self.relu = nn.ReLU().
         self.output = nn.Linear(N_FEATURES, N_CLASSES)  # placeholder: the only layer so far
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # TODO 3: Write the forward pass: what the network does to a batch of images x.
-        # Pass x through every layer you created, in order, and put an activation function,
-        # torch.relu(...), after each layer but the output layer (the loss function wants the
-        # raw scores). For example: x = torch.relu(self.hidden1(x)). Return the output layer's
+        # Pass x through every layer you created, in order, and put the activation function,
+        # self.relu(...), after each layer but the output layer (the loss function wants the
+        # raw scores). For example: x = self.relu(self.hidden1(x)). Return the output layer's
         # scores: one row of N_CLASSES scores for each image.
         return self.output(x)  # placeholder: straight from the pixels to the scores
 
