@@ -13,35 +13,18 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.app.conftest import ROOT, Learner, Server, free_port, start_server
+from tests.app.conftest import ROOT, Learner, Server, start_server
+from tests.runner.conftest import runner_service as start_runner_service
 
 LESSON = "intro-to-deep-learning/deep-learning-introduction"
 
 
 @pytest.fixture(scope="module")
 def runner_service() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "runner", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env={**os.environ, "RUNNER_POOL_SIZE": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz").json()["pool"]["warm"] >= 1:
-                break
-        except (httpx.HTTPError, ValueError):
-            time.sleep(0.2)
-    yield url, process
-    process.kill()
-    process.wait()
+    with start_runner_service({"RUNNER_POOL_SIZE": "1"}, timeout_s=120) as running:
+        yield running.url, running.process
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 
+import playwright.sync_api as playwright_api
 import pytest
 
 from tests.app.conftest import ROOT, Server, start_server
+
+SHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Headless, and quiet: this machine has no network, so Chromium must not try to reach out.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[playwright_api.Browser]:
+    """Debian's Chromium, headless, driven by Playwright: one per test module."""
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,12 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import playwright.sync_api as playwright_api
 import pytest
 
 from app.content import Lesson, load_courses
 from tests.app.conftest import ROOT, Server
-from tests.browser.test_lesson_flow import CHROMIUM, CHROMIUM_ARGS, SHOTS, wait_for_status
+from tests.browser.conftest import SHOTS
+from tests.browser.test_lesson_flow import wait_for_status
 
 COURSE = next(c for c in load_courses(ROOT / "content") if c.slug == "intro-to-deep-learning")
 CHECKED = "overfitting"  # the one lesson checked on the way: its chart has train and val curves
@@ -23,24 +23,20 @@ TIMEOUT_MS = 120_000  # a loaded 2-core machine may queue the run for a while
 
 
 @pytest.fixture
-def page(app_server: Server) -> Iterator[Any]:
+def page(app_server: Server, browser: Any) -> Iterator[Any]:
     """A fresh browser page (1440x900) that records in `page.errors` its script errors and
     every resource it asked for and did not get (a missing icon, stylesheet or chunk)."""
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        context = browser.new_context(viewport={"width": 1440, "height": 900})
-        context.set_default_timeout(TIMEOUT_MS)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        # Chromium reports a failed load (the favicon's too, which no request event shows)
-        # as a console error.
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.errors = errors
-        yield page
-        browser.close()
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Chromium reports a failed load (the favicon's too, which no request event shows) as a
+    # console error.
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.errors = errors
+    yield page
+    context.close()
 
 
 def lesson_url(server: Server, lesson: Lesson) -> str:

@@ -8,14 +8,14 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import playwright.sync_api as playwright_api
 import pytest
 
 from app.auth import create_user
 from app.db import make_engine, make_sessionmaker
 from tests.app.conftest import ROOT, Learner, Server, start_server
-from tests.browser.test_lesson_flow import CHROMIUM, CHROMIUM_ARGS, SHOTS
+from tests.browser.conftest import SHOTS
 
 COURSE = "intro-to-deep-learning"
 SEED = ROOT / "content" / COURSE / "01-deep-learning-introduction"
@@ -44,26 +44,22 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve
 
 
 @pytest.fixture
-def page(app_server: tuple[Server, Path]) -> Iterator[object]:
+def page(app_server: tuple[Server, Path], browser: Any) -> Iterator[object]:
     """A signed-in instructor's page."""
     server, _ = app_server
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        context = browser.new_context(viewport={"width": 1440, "height": 900})
-        context.set_default_timeout(120_000)  # a loaded machine may queue the learner's run
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(f"{server.url}/instructor")  # signed out: to the sign-in form, and back
-        page.fill("input[name=email]", EMAIL)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{server.url}/instructor")
-        yield page
-        assert not errors, errors
-        browser.close()
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(120_000)  # a loaded machine may queue the learner's run
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{server.url}/instructor")  # signed out: to the sign-in form, and back
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server.url}/instructor")
+    yield page
+    assert not errors, errors
+    context.close()
 
 
 def cell(page: object, row: str, field: str) -> str:

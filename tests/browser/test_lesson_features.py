@@ -7,21 +7,13 @@ out keeps its code through sign-in. Screenshots go to artifacts/screenshots/."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import playwright.sync_api as playwright_api
 import pytest
 
 from tests.app.conftest import Server
-from tests.browser.test_lesson_flow import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    LESSON_URL,
-    SEED,
-    SHOTS,
-    wait_for_status,
-)
+from tests.browser.conftest import SHOTS
+from tests.browser.test_lesson_flow import LESSON_URL, SEED, wait_for_status
 
 TIMEOUT_MS = 120_000  # a loaded 2-core machine may queue runs for a while
 PASSWORD = "a long enough password"
@@ -35,16 +27,6 @@ FOREVER = (
     "    print(f'tick {tick}', flush=True)\n"
     "    time.sleep(0.2)\n"
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        yield browser
-        browser.close()
 
 
 def new_page(browser: Any, **options: Any) -> Any:

@@ -8,39 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from typing import Any
 
-import playwright.sync_api as playwright_api
-import pytest
-
 from tests.app.conftest import ROOT, Server
+from tests.browser.conftest import SHOTS
 
 SEED = ROOT / "content" / "intro-to-deep-learning" / "01-deep-learning-introduction"
 LESSON_URL = "/courses/intro-to-deep-learning/deep-learning-introduction"
-SHOTS = ROOT / "artifacts" / "screenshots"
 DOCS = ROOT / "docs"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Headless, and quiet: this machine has no network, so Chromium must not try to reach out.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        yield browser
-        browser.close()
 
 
 def wait_for_status(page: object, timeout_ms: int = 120_000) -> str:

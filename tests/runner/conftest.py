@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from runner.config import RunnerSettings
 from runner.pool import WarmPool
 from runner.protocol import Done, Event, RunRequest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class PoolDriver:
@@ -66,3 +77,49 @@ def pool() -> Iterator[PoolDriver]:
     driver.call(warm.close())
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
+
+
+@contextlib.contextmanager
+def runner_service(env: dict[str, str], timeout_s: float = 180) -> Iterator[RunnerService]:
+    """`python -m runner serve` on a free port with `env` added, once a sandbox is warm."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runner", "serve", "--port", str(port)],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz").json()["pool"]["warm"] >= 1:
+                break
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            assert process.stderr is not None
+            pytest.fail(
+                f"runner service did not get warm: {process.stderr.read().decode()[-2000:]}"
+            )
+        time.sleep(0.2)
+    try:
+        yield RunnerService(url, process)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@dataclass
+class RunnerService:
+    url: str
+    process: subprocess.Popen[bytes]

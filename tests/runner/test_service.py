@@ -6,7 +6,6 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -17,47 +16,18 @@ import httpx
 import pytest
 
 from runner.protocol import Done, parse_event
+from tests.runner.conftest import runner_service
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def service() -> Iterator[str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "RUNNER_POOL_SIZE": "1",
-        "RUNNER_QUEUE_SIZE": "0",
-        "RUNNER_MAX_CODE_KB": "4",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "runner", "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz").json()["pool"]["warm"] == 1:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail(f"runner service did not get warm: {process.stderr.read().decode()[-2000:]}")
-    yield url
-    process.terminate()
-    process.wait(20)
+    with runner_service(
+        {"RUNNER_POOL_SIZE": "1", "RUNNER_QUEUE_SIZE": "0", "RUNNER_MAX_CODE_KB": "4"},
+        timeout_s=120,
+    ) as running:
+        yield running.url
 
 
 def _wait_warm(url: str) -> None:

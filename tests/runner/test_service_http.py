@@ -8,12 +8,7 @@ checked by ``bench/gpu_check.sh`` on a GPU machine.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,15 +16,10 @@ import httpx
 import pytest
 
 from runner.protocol import Done, Started, parse_event
+from tests.runner.conftest import runner_service
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE = re.compile(r"cuda:0 \(.+\)")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -37,31 +27,8 @@ def gpu_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     dev = tmp_path_factory.mktemp("dev")
     for name in ("nvidia0", "nvidiactl", "nvidia-uvm"):
         (dev / name).write_text("")
-    port = _free_port()
-    env = {**os.environ, "RUNNER_POOL_SIZE": "1", "RUNNER_GPU_DEV_ROOT": str(dev)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "runner", "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz").json()["pool"]["warm"] == 1:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    else:
-        process.kill()
-        assert process.stderr is not None
-        pytest.fail(f"runner service did not get warm: {process.stderr.read().decode()[-2000:]}")
-    yield url
-    process.terminate()
-    process.wait(20)
+    with runner_service({"RUNNER_POOL_SIZE": "1", "RUNNER_GPU_DEV_ROOT": str(dev)}) as running:
+        yield running.url
 
 
 def test_healthz_device_is_what_a_run_starts_on(gpu_service: str) -> None:
