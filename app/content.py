@@ -117,6 +117,8 @@ class Lesson(_Strict):
     path: Path
     # lesson.md's line of exercise.summary.input_size, where a summary that fails is reported.
     summary_line: int | None = None
+    # lesson.md's line of exercise.limits, where limits the runner refuses are reported.
+    limits_line: int | None = None
 
     def run_request(self, code: str, mode: RunMode = "run") -> RunRequest:
         """What the runner needs to run ``code`` for this lesson."""
@@ -499,10 +501,13 @@ def _load_lesson(folder: Path, course: str, errors: list[ContentError]) -> Lesso
                     if todo not in tied
                 )
     summary_line: int | None = None
+    limits_line: int | None = None
     if document is not None:
         meta = document.meta
         assert isinstance(meta, LessonMeta)
         summary = meta.exercise.summary
+        if meta.exercise.limits:
+            limits_line = _line_of(document.node, ("exercise", "limits"))
         if summary:
             summary_line = _line_of(document.node, ("exercise", "summary", "input_size"))
         if summary and not all(size > 0 for size in summary.input_size):
@@ -543,6 +548,7 @@ def _load_lesson(folder: Path, course: str, errors: list[ContentError]) -> Lesso
         check_infos=infos,
         path=folder,
         summary_line=summary_line,
+        limits_line=limits_line,
     )
 
 

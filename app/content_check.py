@@ -292,6 +292,23 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+def _limits_refused(lesson: Lesson) -> ContentError | None:
+    """Limits above what this machine's runner allows: every run of the lesson would be refused
+    (the runner service answers 422, the embedded pool the same), so no learner could run it."""
+    from runner.config import get_settings, lesson_maximum
+
+    limits = lesson.exercise.limits
+    over = limits.above(lesson_maximum(get_settings())) if limits else []
+    if not over:
+        return None
+    return ContentError(
+        lesson.path / "lesson.md",
+        lesson.limits_line,
+        f"exercise.{'; exercise.'.join(over)}, so every run of this lesson would be refused: "
+        "lower the limits, or raise the runner's RUNNER_MAX_LIMITS (docs/configuration.md).",
+    )
+
+
 def main(paths: list[str], results: Path | None = None) -> int:
     """Check the lessons under ``paths``; 0 when all is well, 1 with every problem printed.
 
@@ -300,6 +317,9 @@ def main(paths: list[str], results: Path | None = None) -> int:
     started = time.monotonic()
     courses, errors = collect([Path(p) for p in paths or ["content"]])
     lessons = [lesson for course in courses for lesson in course.lessons]
+    refused = [problem for lesson in lessons if (problem := _limits_refused(lesson))]
+    errors.extend(refused)
+    lessons = [lesson for lesson in lessons if lesson.path not in {p.path.parent for p in refused}]
     # Taken before the runs: an edit saved while they run is not what they proved.
     digests = {lesson.path: lesson_digest(lesson.path) for lesson in lessons}
     outcomes: list[Outcome] = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import itertools
+import json
 import logging
 import socket
 import time
@@ -55,6 +56,24 @@ class RunnerClient(Protocol):
         ...
 
 
+# A lesson whose limits the runner refuses: running again will not help, its instructor can.
+LESSON_LIMITS = (
+    "This lesson asks the code runner for more than it allows ({over}), so its code cannot run "
+    "here. Your code is saved: tell your instructor."
+)
+
+
+def lesson_refused(over: list[str]) -> Done:
+    log.warning("run refused: %s", "; ".join(over))
+    return Done(
+        seq=0,
+        t=0,
+        status="internal_error",
+        duration_ms=0,
+        error=ErrorInfo(type="LessonLimits", message=LESSON_LIMITS.format(over="; ".join(over))),
+    )
+
+
 def internal_error(seq: int, started_at: float, what: str, reason: str = "") -> Done:
     """The run's `done` when the platform failed it; `what` is a sentence for the learner."""
     if reason:
@@ -92,8 +111,11 @@ class LocalRunner:
         }
 
     async def open(self, request: RunRequest, run_id: str | None = None) -> AsyncIterator[Event]:
+        from runner.config import lesson_maximum
         from runner.pool import PoolBusy
 
+        if request.limits and (over := request.limits.above(lesson_maximum(self.pool.settings))):
+            return _single(lesson_refused(over))  # as the runner service does: never lowered
         self.pool.check_size(request)
         try:
             ticket = self.pool.reserve()
@@ -268,6 +290,9 @@ class RemoteRunner:
         while True:
             reason = ""
             try:
+                if response.status_code == 422 and (over := await _limits_refused(response)):
+                    yield lesson_refused(over)
+                    return
                 if response.status_code != 200:
                     detail = (await response.aread()).decode(errors="replace")[:500]
                     yield internal_error(
@@ -378,3 +403,14 @@ def make_runner(
         urls = [url.strip() for url in runner_url.split(",") if url.strip()]
         return RemoteRunner(urls, metrics=metrics)
     return LocalRunner(pool_size)
+
+
+async def _limits_refused(response: httpx.Response) -> list[str]:
+    """The runner service's 422 for limits above its maximums: one line per limit."""
+    try:
+        detail = json.loads(await response.aread()).get("detail")
+    except (ValueError, AttributeError):
+        return []
+    if isinstance(detail, str) and detail.startswith("limits."):
+        return detail.split("; ")
+    return []

@@ -82,6 +82,14 @@ class RunnerSettings(BaseSettings):
     )
 
 
+def lesson_maximum(settings: RunnerSettings) -> SandboxLimits:
+    """The most a lesson may ask for: the admin's maximums, and no more scratch space than the
+    sandboxes' tmpfs mounts hold. A request above it is refused, never quietly lowered."""
+    return settings.max_limits.model_copy(
+        update={"tmpfs_mb": min(settings.max_limits.tmpfs_mb, settings.tmpfs_mb)}
+    )
+
+
 @lru_cache
 def get_settings() -> RunnerSettings:
     return RunnerSettings()

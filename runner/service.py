@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from runner import logs
-from runner.config import RunnerSettings, get_settings
+from runner.config import RunnerSettings, get_settings, lesson_maximum
 from runner.metrics import RunnerMetrics
 from runner.pool import CodeTooLarge, PoolBusy, WarmPool
 from runner.protocol import Done, RunRequest, dump_event
@@ -31,11 +31,7 @@ log = logging.getLogger("runner.service")
 def create_app(settings: RunnerSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
     metrics = RunnerMetrics()
-    # The most a lesson may ask for: the admin's maximums, and no more scratch space than the
-    # sandboxes' tmpfs mounts hold.
-    maximum = settings.max_limits.model_copy(
-        update={"tmpfs_mb": min(settings.max_limits.tmpfs_mb, settings.tmpfs_mb)}
-    )
+    maximum = lesson_maximum(settings)
     # Code and checks at their size limit, every character JSON-escaped (\u0001: 6 bytes),
     # and room for the rest: past this the body is refused before any of it is parsed.
     max_body = 2 * 6 * settings.max_code_kb * 1024 + 64 * 1024

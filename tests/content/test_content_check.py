@@ -45,6 +45,11 @@ def _bad_limit(course: Path) -> None:
     edit(course / SEED_LESSON / "lesson.md", "    wall_s: 60", "    wall_s: -5")
 
 
+def _limits_above_maximum(course: Path) -> None:
+    # Valid for the protocol (at most 3600 s), but above the runner's maximum (300 s by default).
+    edit(course / SEED_LESSON / "lesson.md", "    wall_s: 60", "    wall_s: 900")
+
+
 def _no_front_matter(course: Path) -> None:
     path = course / SEED_LESSON / "lesson.md"
     path.write_text(path.read_text().split("\n---\n", 1)[1])
@@ -98,6 +103,7 @@ STATIC_CASES: dict[str, Callable[[Path], None]] = {
     "unknown_key": _unknown_key,
     "missing_title": _missing_title,
     "bad_limit": _bad_limit,
+    "limits_above_maximum": _limits_above_maximum,
     "no_front_matter": _no_front_matter,
     "course_missing_description": _course_missing_description,
     "missing_checks": _missing_checks,
