@@ -95,7 +95,7 @@ class RunManager:
         # One start at a time per learner, so two quick clicks cannot both become active runs.
         self.starting: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         # Why a run is being cancelled, when it is not the learner's own Stop.
-        self.endings: dict[str, Done] = {}
+        self.endings: dict[str, tuple[DoneStatus, ErrorInfo | None]] = {}
         self.ending: set[str] = set()  # runs writing their final `done`: not to be interrupted
 
     # -- starting and stopping --
@@ -178,13 +178,9 @@ class RunManager:
         task = self.tasks.get(run_id)
         if task is None or task.done():
             return False
-        self.endings[run_id] = Done(seq=0, t=0, status=status, duration_ms=0, error=error)
-        # A cancellation can be swallowed on its way in (Python 3.11's asyncio.wait_for returns
-        # the result instead when its inner future finished in the same instant), and the run
-        # would go on to its end. So ask again until the run is ending.
-        while not task.done() and run_id not in self.ending:
+        self.endings[run_id] = (status, error)
+        if run_id not in self.ending:  # a run already writing its `done` is left to finish it
             task.cancel()
-            await asyncio.wait({task}, timeout=0.2)
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
         return True
@@ -299,14 +295,14 @@ class RunManager:
                 )
         except asyncio.CancelledError:
             self.ending.add(run.id)
-            ending = self.endings.pop(run.id, None)
+            status, error = self.endings.pop(run.id, ("cancelled", None))
             if done is None:
                 cancelled = Done(
                     seq=last_seq + 1,
                     t=round(time.monotonic() - started_at, 6),
-                    status=ending.status if ending else "cancelled",
+                    status=status,
                     duration_ms=round((time.monotonic() - started_at) * 1000, 3),
-                    error=ending.error if ending else None,
+                    error=error,
                 )
                 await handle(cancelled.model_dump(exclude_none=True))
         except Exception as exc:  # the runner client failed: the learner still gets a done

@@ -629,7 +629,12 @@ class Sandbox:
             asyncio.create_task(self._pump_output("stderr", self.process.stderr, queue)),
             asyncio.create_task(self._pump_messages(self._messages, queue)),
         ]
-        watcher = asyncio.create_task(self._watch_tmpfs(limits.tmpfs_mb * 1024 * 1024, queue))
+        # A job that may fill the whole mount needs no watching: the mount's size holds it.
+        watchers = (
+            [asyncio.create_task(self._watch_tmpfs(limits.tmpfs_mb * 1024 * 1024, queue))]
+            if limits.tmpfs_mb < self.settings.tmpfs_mb
+            else []
+        )
         try:
             stdin = self.process.stdin
             assert stdin is not None
@@ -678,7 +683,7 @@ class Sandbox:
             run.ended_by = "cancelled"
             raise
         finally:
-            for task in (*readers, watcher):
+            for task in (*readers, *watchers):
                 task.cancel()
             if not spoke:
                 # Without a result the code ended the process itself (os._exit, a signal): give
