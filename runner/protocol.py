@@ -1,4 +1,4 @@
-"""The runner's event protocol (see shared design, "Runner event protocol").
+"""The runner's event protocol (docs/runner-protocol.md).
 
 One JSON object per event: NDJSON over HTTP and the CLI, SSE ``data:`` in the browser.
 The web app imports these models too, so both sides agree on every field.
@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-PROTOCOL_VERSION = 1
+# 2: `queued` events before `started`, and the request's `owner` for fair queueing.
+PROTOCOL_VERSION = 2
 
 RunMode = Literal["run", "check"]
 DoneStatus = Literal[
@@ -71,6 +72,12 @@ class RunRequest(BaseModel):
     checks: str | None = None
     summary: SummarySpec | None = None
     limits: SandboxLimits | None = None
+    owner: str | None = Field(
+        None,
+        max_length=200,
+        description="an opaque key for the learner: queued runs are served round-robin by "
+        "owner, so one learner's burst never holds up another learner",
+    )
 
 
 # --- events ---------------------------------------------------------------------------------
@@ -81,6 +88,13 @@ class _Event(BaseModel):
 
     seq: int = Field(..., ge=0)
     t: float = Field(..., ge=0)
+
+
+class Queued(_Event):
+    """The run waits for a sandbox; sent when its place in line changes, before `started`."""
+
+    type: Literal["queued"] = "queued"
+    position: int = Field(..., ge=1, description="1: the next run to start")
 
 
 class LimitsInfo(BaseModel):
@@ -170,7 +184,8 @@ class Done(_Event):
 
 
 Event = Annotated[
-    Started | Output | Summary | Metric | Figure | Test | Done, Field(discriminator="type")
+    Queued | Started | Output | Summary | Metric | Figure | Test | Done,
+    Field(discriminator="type"),
 ]
 EventAdapter: TypeAdapter[Event] = TypeAdapter(Event)
 
