@@ -41,6 +41,13 @@ class RunnerSettings(BaseSettings):
         ),
         description="the most any lesson may ask for",
     )
+    owner_max_active: int = Field(
+        2,
+        ge=1,
+        le=256,
+        description="runs one owner (a learner) may have running at once; the rest of theirs "
+        "wait while other owners' runs start, round-robin",
+    )
     queue_timeout_s: float = Field(
         900, gt=0, description="how long a queued run may wait for a sandbox before it fails"
     )
@@ -48,10 +55,27 @@ class RunnerSettings(BaseSettings):
         256, ge=8, le=65536, description="size of each sandbox's writable /tmp, MiB"
     )
     warmup_timeout_s: float = Field(
-        120, gt=0, description="how long a new sandbox may take to get ready"
+        120, gt=0, description="how long a new zygote (or one sandbox) may take to get ready"
+    )
+    zygote_max_jobs: int = Field(
+        2000, ge=1, description="sandboxes a zygote forks before a fresh one replaces it"
+    )
+    zygote_max_age_s: float = Field(
+        3600, gt=0, description="seconds a zygote serves before a fresh one replaces it"
     )
     uid_base: int = Field(
-        61000, ge=1000, description="when run as root: slot N runs as uid uid_base+N (unprivileged)"
+        0x60000000,
+        ge=1000,
+        lt=2**31 - 2**24,
+        description="when run as root: the first host uid of the sandboxes; each runner on the "
+        "host leases its own block of 1024 uids from here (the zygote's, then one per sandbox)",
+    )
+    uid_blocks: int = Field(
+        256, ge=1, le=65536, description="how many uid blocks runners on one host may lease"
+    )
+    state_dir: str = Field(
+        "/run/torchdojo",
+        description="when run as root: where runners on this host keep their uid-block locks",
     )
     cgroups: bool = Field(
         True, description="use cgroups for memory and process limits where writable"

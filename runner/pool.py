@@ -1,29 +1,40 @@
-"""A warm pool of single-use sandboxes.
+"""The warm pool: zygotes, the warm sandboxes they fork, and the fair queue in front of them.
 
-N sandboxes (default: the CPU count) wait with torch already imported, so a run starts in
-milliseconds instead of the seconds a fresh ``import torch`` takes. Each one runs one job and is
-destroyed; its slot starts a fresh one in the background once the job is over (not before, so a
-warm-up never competes with a learner's training for the CPU). Runs beyond the pool wait in a
-bounded first-come-first-served queue; past its bound, `reserve` raises `PoolBusy`.
+One zygote per lane (the CPU, or each GPU on a GPU host) has torch and friends imported once.
+The pool keeps `size` sandboxes warm (forked, confined, waiting for a job: a few MiB each) and
+runs at most `size` jobs at once. A job takes a warm sandbox, and a fresh one is forked at
+once in its place, so the next run never waits for a warm-up. Runs beyond `size` wait in the
+fair queue (round-robin by owner, with `queued` events saying their place); past its bound,
+`reserve` raises `PoolBusy`. A zygote that dies is replaced, and one that has served
+`zygote_max_jobs` sandboxes or `zygote_max_age_s` seconds is replaced while it keeps serving.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Coroutine
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from runner.config import RunnerSettings, get_settings
-from runner.gpu import GpuLoad, discover
+from runner.gpu import GpuDevice, GpuLoad, discover
 from runner.metrics import RunnerMetrics
-from runner.protocol import Done, ErrorInfo, Event, RunRequest, SandboxLimits
-from runner.sandbox import RunClock, Sandbox, SandboxStartError, require_bubblewrap, seccomp_program
+from runner.protocol import Done, Event, Queued, RunRequest, SandboxLimits
+from runner.sandbox import seccomp, uids
+from runner.sandbox.command import Identity, require_bubblewrap
+from runner.sandbox.run_state import RunClock, internal_error
+from runner.sandbox.sandbox import Sandbox, SandboxStartError
+from runner.sandbox.zygote import Zygote
+from runner.scheduling import FairQueue, Waiter
 
 log = logging.getLogger("runner.pool")
+SPAWN_FAILURES = 3  # in a row, before the lane's zygote is replaced
+REFILL_DELAY_S = 0.1
 
 
 class PoolBusy(Exception):
@@ -51,45 +62,21 @@ class Ticket:
             self.pool._waiting -= 1
 
 
-class ReadySandboxes:
-    """Warm sandboxes waiting for a job, oldest first. A job takes the oldest one that `fits`
-    (on a GPU host: whose GPU has room), so a full GPU never holds up a run another could take.
-    """
+@dataclass(eq=False)
+class Lane:
+    """One zygote's share of the pool: the CPU, or one GPU."""
 
-    def __init__(self) -> None:
-        self._sandboxes: list[Sandbox] = []
-        self._changed = asyncio.Condition()
-
-    def qsize(self) -> int:
-        return len(self._sandboxes)
-
-    async def put(self, sandbox: Sandbox) -> None:
-        async with self._changed:
-            self._sandboxes.append(sandbox)
-            self._changed.notify_all()
-
-    async def notify(self) -> None:
-        """Something `fits` looks at has changed (a GPU was freed)."""
-        async with self._changed:
-            self._changed.notify_all()
-
-    async def take(
-        self, fits: Callable[[Sandbox], bool], claim: Callable[[Sandbox], None]
-    ) -> Sandbox:
-        """Wait for a sandbox that fits; `claim` runs under the same lock, before anyone else
-        can look (so two runs never both see room on one GPU)."""
-        async with self._changed:
-            while True:
-                for sandbox in self._sandboxes:
-                    if fits(sandbox):
-                        self._sandboxes.remove(sandbox)
-                        claim(sandbox)
-                        return sandbox
-                await self._changed.wait()
+    gpu: GpuDevice | None
+    warm_target: int
+    zygote: Zygote | None = None
+    replacing: bool = False  # a fresh zygote is warming up
+    ready: list[Sandbox] = field(default_factory=list)
+    spawning: int = 0
+    failures: int = 0
 
 
 class WarmPool:
-    """Keeps `size` sandboxes warm and runs jobs in them, first come first served."""
+    """Keeps `size` sandboxes warm and runs jobs in them, fairly."""
 
     def __init__(
         self,
@@ -102,12 +89,15 @@ class WarmPool:
         self.size = size or self.settings.pool_size
         self.metrics = metrics
         self.gpus: GpuLoad | None = None
-        self._ready = ReadySandboxes()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._live: set[Sandbox] = set()
-        self._generation = 0
+        self.lanes: list[Lane] = []
+        self.queue = FairQueue()
+        self.active: collections.Counter[str] = collections.Counter()  # running, per owner
+        self.uids: uids.UidBlock | None = None
+        self.privileged = os.geteuid() == 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._zygotes: set[Zygote] = set()  # every zygote not yet closed, serving or retiring
         self._waiting = 0
-        self._busy = 0
+        self._running = 0
         self._closing = False
         self.last_error: str | None = None
         self.threads = self.settings.threads_per_run or max(1, (os.cpu_count() or 1) // self.size)
@@ -115,37 +105,51 @@ class WarmPool:
     # -- lifecycle --
 
     async def start(self, *, wait: bool = True) -> WarmPool:
-        """Start the sandboxes; with `wait`, return once all are warm (or raise why not)."""
+        """Start the zygotes; with `wait`, return once every sandbox is warm (or raise why not)."""
         require_bubblewrap(self.settings)
-        seccomp_program()  # fail now, not at the first run, if libseccomp is missing
+        seccomp.job_filter()  # fail now, not at the first run, if libseccomp is missing
+        seccomp.zygote_filter()
+        if self.privileged:
+            self.uids = uids.lease(
+                self.settings.uid_base, self.settings.uid_blocks, self.settings.state_dir
+            )
         devices = discover(Path(self.settings.gpu_dev_root))
         self.gpus = GpuLoad(devices, self.settings.gpu_jobs_per_device) if devices else None
-        for slot in range(self.size):
-            self._refill(slot)
+        if devices:  # slot k gets GPU k mod n: each GPU's zygote keeps its slots warm
+            targets = [len(range(i, self.size, len(devices))) for i in range(len(devices))]
+            self.lanes = [Lane(d, t) for d, t in zip(devices, targets, strict=True) if t]
+        else:
+            self.lanes = [Lane(None, self.size)]
+        for lane in self.lanes:
+            self._start_zygote(lane)
         if wait:
             await self.wait_warm()
         return self
 
     async def wait_warm(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (timeout or self.settings.warmup_timeout_s * 2)
-        while self._ready.qsize() < self.size:
+        while self.warm < self.size:
             if time.monotonic() > deadline:
                 raise SandboxStartError(self.last_error or "sandboxes did not get warm in time")
-            if self.last_error and self._ready.qsize() == 0 and not self._starting():
+            if self.last_error and self.warm == 0 and not self._starting():
                 raise SandboxStartError(self.last_error)
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
 
     def _starting(self) -> bool:
-        return any(not task.done() for task in self._tasks)
+        return any(lane.replacing or lane.spawning for lane in self.lanes)
 
     async def close(self) -> None:
         self._closing = True
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for sandbox in list(self._live):
-            await sandbox.destroy()
-        self._live.clear()
+        for zygote in list(self._zygotes):
+            await zygote.close()
+        self._zygotes.clear()
+        for lane in self.lanes:
+            lane.ready.clear()
+        if self.uids is not None:
+            self.uids.close()
 
     async def __aenter__(self) -> WarmPool:
         return await self.start()
@@ -153,42 +157,223 @@ class WarmPool:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _refill(self, slot: int) -> None:
+    def _task(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         if self._closing:
+            coroutine.close()
             return
-        task = asyncio.create_task(self._warm(slot))
+        task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _warm(self, slot: int) -> None:
+    # -- zygotes --
+
+    def _start_zygote(self, lane: Lane) -> None:
+        if not lane.replacing:
+            lane.replacing = True
+            self._task(self._bring_up(lane))
+
+    async def _bring_up(self, lane: Lane) -> None:
+        """Start a zygote for `lane` (retrying with a growing pause), then make it the one that
+        serves; the one it replaces finishes what it holds and is closed."""
         delay = 0.5
-        while not self._closing:
-            self._generation += 1
-            sandbox = Sandbox(
-                slot,
-                self.settings,
-                generation=self._generation,
-                gpu=self.gpus.for_slot(slot) if self.gpus else None,
-                threads=self.threads,
-            )
-            try:
-                await sandbox.start()
-            except Exception as exc:
-                self.last_error = f"a sandbox failed to start: {exc}"
-                log.error("%s (retrying in %.1fs)", self.last_error, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30)
-                continue
-            self.last_error = None
-            self._live.add(sandbox)
-            await self._ready.put(sandbox)
+        identity = self._identity()
+        try:
+            while not self._closing:
+                zygote = Zygote(
+                    self.settings, identity=identity, privileged=self.privileged, gpu=lane.gpu
+                )
+                self._zygotes.add(zygote)
+                try:
+                    await zygote.start()
+                    break
+                except (SandboxStartError, OSError) as exc:
+                    self._zygotes.discard(zygote)
+                    self.last_error = f"the sandbox zygote failed to start: {exc}"
+                    log.error("%s (retrying in %.1fs)", self.last_error, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 30)
+            else:
+                return
+        finally:
+            lane.replacing = False
+        self.last_error = None
+        old, lane.zygote, lane.failures = lane.zygote, zygote, 0
+        if old is not None:
+            # Its warm sandboxes go (fresh ones come from the new zygote), so it exits, and
+            # frees its memory, as soon as its running jobs end.
+            old.retiring = True
+            for sandbox in [s for s in lane.ready if s.zygote is old]:
+                lane.ready.remove(sandbox)
+                self._discard(sandbox)
+            self._close_if_idle(old)
+        self._task(self._watch(lane, zygote))
+        self._refill(lane)
+
+    async def _watch(self, lane: Lane, zygote: Zygote) -> None:
+        await zygote.dead.wait()
+        if self._closing or zygote.retiring:
             return
+        self.last_error = f"a sandbox zygote stopped ({zygote.failure}); starting another"
+        log.error("%s", self.last_error)
+        # Its warm sandboxes died with it; its running jobs end as `internal_error` (their
+        # init is gone without a word) and are discarded by their runs.
+        for sandbox in [s for s in lane.ready if s.zygote is zygote]:
+            lane.ready.remove(sandbox)
+            self._discard(sandbox)
+        zygote.retiring = True
+        if lane.zygote is zygote:
+            lane.zygote = None
+        self._close_if_idle(zygote)
+        self._start_zygote(lane)
+
+    def _close_if_idle(self, zygote: Zygote) -> None:
+        if self._closing:
+            return  # close() closes every zygote
+        if zygote.retiring and not zygote.sandboxes and zygote in self._zygotes:
+            self._zygotes.discard(zygote)
+            self._task(zygote.close())
+
+    def _identity(self) -> Identity:
+        if self.uids is None:
+            return Identity(os.getuid(), (os.getuid(),))
+        first = self.uids.first
+        return Identity(first, tuple(range(first + 1, first + self.uids.size)))
+
+    # -- warm sandboxes --
+
+    def _refill(self, lane: Lane) -> None:
+        """Fork sandboxes until the lane has its share warm (or is forking them)."""
+        zygote = lane.zygote
+        if zygote is None or not zygote.alive or self._closing:
+            return
+        if zygote.worn_out():
+            self._start_zygote(lane)  # the worn one keeps serving until its successor is warm
+        while len(lane.ready) + lane.spawning < lane.warm_target:
+            uid = self.uids.take() if self.uids is not None else None
+            if self.uids is not None and uid is None:
+                log.error("no sandbox uid left in this runner's block")
+                return
+            lane.spawning += 1
+            self._task(self._spawn(lane, zygote, uid))
+
+    async def _spawn(self, lane: Lane, zygote: Zygote, uid: int | None) -> None:
+        try:
+            sandbox = await zygote.spawn(uid=uid, threads=self.threads)
+        except (SandboxStartError, OSError) as exc:
+            self._give_uid(uid)
+            lane.spawning -= 1
+            lane.failures += 1
+            self.last_error = f"a sandbox failed to start: {exc}"
+            log.error("%s", self.last_error)
+            if lane.failures >= SPAWN_FAILURES and lane.zygote is zygote:
+                zygote.failure = f"{lane.failures} sandboxes in a row failed to start"
+                zygote.retiring = True
+                lane.zygote = None
+                self._close_if_idle(zygote)
+                self._start_zygote(lane)
+            else:
+                await asyncio.sleep(0.2 * lane.failures)
+                self._refill(lane)
+            return
+        except BaseException:
+            self._give_uid(uid)
+            lane.spawning -= 1
+            raise
+        lane.spawning -= 1
+        lane.failures = 0
+        self.last_error = None
+        if self._closing or not zygote.alive:
+            self._discard(sandbox)
+            return
+        lane.ready.append(sandbox)
+        self._dispatch()
+
+    def _discard(self, sandbox: Sandbox) -> None:
+        """Destroy a sandbox off the run's path; its uid is free once everything in it is gone."""
+
+        async def discard() -> None:
+            try:
+                await sandbox.zygote.discard(sandbox)
+            finally:
+                self._give_uid(sandbox.uid)
+                self._close_if_idle(sandbox.zygote)
+                for lane in self.lanes:
+                    self._refill(lane)
+
+        if self._closing:
+            return  # close() destroys everything
+        self._task(discard())
+
+    def _give_uid(self, uid: int | None) -> None:
+        if uid is not None and self.uids is not None:
+            self.uids.give(uid)
+
+    # -- the queue --
+
+    def _may_start(self, owner: str) -> bool:
+        return self.active[owner] < self.settings.owner_max_active
+
+    def _free_sandbox(self) -> tuple[Lane, Sandbox] | None:
+        """The oldest warm sandbox whose GPU has room (on a CPU host: the oldest)."""
+        for lane in self.lanes:
+            if lane.ready and (
+                self.gpus is None or lane.gpu is None or self.gpus.has_room(lane.gpu)
+            ):
+                return lane, lane.ready[0]
+        return None
+
+    def _dispatch(self) -> None:
+        """Hand warm sandboxes to waiting runs, fairly, then tell the rest their place."""
+        while self._running < self.size:
+            free = self._free_sandbox()
+            if free is None:
+                break
+            waiter = self.queue.pop(self._may_start)
+            if waiter is None:
+                break
+            lane, sandbox = free
+            lane.ready.remove(sandbox)
+            if self.gpus is not None and lane.gpu is not None:
+                self.gpus.claim(lane.gpu)
+            self._running += 1
+            self.active[waiter.owner] += 1
+            waiter.assign(sandbox, lane)
+            if len(self.queue):
+                self._refill(lane)  # runs are waiting: a fresh sandbox is wanted now
+            else:
+                # Fork the replacement a moment later, so it does not compete for the CPU
+                # with the run just starting (a short run has ended by then; see _discard).
+                asyncio.get_running_loop().call_later(REFILL_DELAY_S, self._refill, lane)
+        # In line: the pool is full, or warm sandboxes are there but not for it (its GPU is
+        # busy, its owner runs enough). One that waits only for a fork (milliseconds) is not.
+        in_line = self._running >= self.size or self.warm > 0
+        for place, waiter in enumerate(self.queue.order(self._may_start), start=1):
+            waiter.move_to(place if in_line or not self._may_start(waiter.owner) else None)
+
+    def _finish(self, waiter: Waiter) -> None:
+        """A run's claim on its sandbox and its share of the pool end."""
+        self._running -= 1
+        self.active[waiter.owner] -= 1
+        if self.active[waiter.owner] <= 0:
+            del self.active[waiter.owner]
+        lane: Lane = waiter.lane
+        if self.gpus is not None and lane.gpu is not None:
+            self.gpus.release(lane.gpu)
+        self._dispatch()
 
     # -- state --
 
     @property
+    def warm(self) -> int:
+        return sum(len(lane.ready) for lane in self.lanes)
+
+    @property
     def stats(self) -> dict[str, int]:
-        return {"warm": self._ready.qsize(), "busy": self._busy, "queued": self._waiting}
+        return {"warm": self.warm, "busy": self._running, "queued": self._waiting}
+
+    @property
+    def zygotes(self) -> list[Zygote]:
+        return [lane.zygote for lane in self.lanes if lane.zygote is not None]
 
     @property
     def device(self) -> str:
@@ -212,8 +397,8 @@ class WarmPool:
 
     def reserve(self) -> Ticket:
         """Take a place in the queue now, or raise PoolBusy if it is full."""
-        # Free slots (warm, or warming up again) serve at once; queue_size more may wait.
-        if self._waiting >= self.settings.queue_size + self.size - self._busy:
+        # Free slots serve at once; queue_size more may wait.
+        if self._waiting >= self.settings.queue_size + self.size - self._running:
             busy_for = max(1, int(self.settings.default_limits.wall_s // 4))
             raise PoolBusy(retry_after=busy_for)
         self._waiting += 1
@@ -222,29 +407,63 @@ class WarmPool:
     async def run(
         self, request: RunRequest, *, ticket: Ticket | None = None
     ) -> AsyncGenerator[Event, None]:
-        """Run one job; yields its events, always ending with exactly one Done."""
+        """Run one job; yields its events (`queued` while it waits), always ending with exactly
+        one Done."""
         clock = RunClock(time.monotonic())
         self.check_size(request)
         ticket = ticket or self.reserve()
         limits = self.resolve_limits(request.limits)
-        queued_at = time.monotonic()
+        waiter = Waiter.for_owner(request.owner)
+        started = False
         try:
-            # asyncio.timeout, not wait_for: Python 3.11's wait_for runs the wait as its own task,
-            # and a cancel arriving as a sandbox is handed over is swallowed (the run goes on)
-            # or loses that sandbox. Awaited inline, either the take happened or it did not.
-            async with asyncio.timeout(self.settings.queue_timeout_s):
-                sandbox = await self._ready.take(self._gpu_has_room, self._claim_gpu)
-        except TimeoutError:
-            reason = self.last_error or "no sandbox became free in time"
-            yield _internal_error(
-                clock, f"The runner could not start your code: {reason}. Try again in a minute."
-            )
-            return
+            async for event in self._wait_in_line(waiter, clock):
+                yield event
+            if waiter.sandbox is None:
+                return
+            ticket.release()
+            started = True
+            async for event in self._execute(waiter, request, limits, clock):
+                yield event
         finally:
             ticket.release()
+            if waiter.sandbox is None:
+                self.queue.remove(waiter)
+                self._dispatch()
+            elif not started:
+                # Handed a sandbox as it was cancelled: still pristine, so it goes back warm.
+                waiter.lane.ready.insert(0, waiter.sandbox)
+                self._finish(waiter)
+
+    async def _wait_in_line(self, waiter: Waiter, clock: RunClock) -> AsyncGenerator[Event, None]:
+        """Queued events while the run waits; ends once it has a sandbox (or with a Done)."""
+        queued_at = time.monotonic()
+        deadline = queued_at + self.settings.queue_timeout_s
+        self.queue.add(waiter)
+        self._dispatch()
+        shown: int | None = None
+        while waiter.sandbox is None:
+            if waiter.position is not None and waiter.position != shown:
+                shown = waiter.position
+                yield Queued(**clock.stamp(), position=shown)
+                continue
+            waiter.changed.clear()
+            try:
+                # Never across a yield: a timeout must fire here, not in the caller's code.
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    await waiter.changed.wait()
+            except TimeoutError:
+                reason = self.last_error or "no sandbox became free in time"
+                yield internal_error(
+                    clock, f"The runner could not start your code: {reason}. Try again in a minute."
+                )
+                return
         if self.metrics:
             self.metrics.queue_wait.observe(time.monotonic() - queued_at)
-        self._busy += 1
+
+    async def _execute(
+        self, waiter: Waiter, request: RunRequest, limits: SandboxLimits, clock: RunClock
+    ) -> AsyncGenerator[Event, None]:
+        sandbox: Sandbox = waiter.sandbox
         status = "internal_error"
         try:
             # Only its own GPU's node is in the sandbox, so CUDA numbers it 0 there.
@@ -253,58 +472,24 @@ class WarmPool:
                 request,
                 limits,
                 clock=clock,
-                device=gpu.described if gpu else None,
+                device=gpu.described if gpu else "cpu",
                 gpu_index=0 if gpu else None,
             ):
                 if isinstance(event, Done):
                     status = event.status
                 yield event
-        except Exception as exc:
+        except Exception:
             log.exception("run failed inside the runner")
-            yield _internal_error(
+            yield internal_error(
                 clock,
-                f"The runner failed while running your code ({type(exc).__name__}). "
-                "Your code is safe; run it again.",
+                "The runner failed while running your code. Your code is safe; run it again.",
             )
         except (asyncio.CancelledError, GeneratorExit):
             status = "cancelled"
             raise
         finally:
-            self._busy -= 1
-            if self.gpus and sandbox.gpu:
-                self.gpus.release(sandbox.gpu)
-                await self._ready.notify()
             if self.metrics:
                 self.metrics.runs.labels(status=status).inc()
                 self.metrics.run_duration.observe(time.monotonic() - clock.start)
-            self._retire(sandbox)
-
-    def _gpu_has_room(self, sandbox: Sandbox) -> bool:
-        return self.gpus is None or sandbox.gpu is None or self.gpus.has_room(sandbox.gpu)
-
-    def _claim_gpu(self, sandbox: Sandbox) -> None:
-        if self.gpus and sandbox.gpu:
-            self.gpus.claim(sandbox.gpu)
-
-    def _retire(self, sandbox: Sandbox) -> None:
-        """Destroy a used sandbox, then warm a fresh one in its slot, off the run's path."""
-
-        async def retire() -> None:
-            try:
-                await sandbox.destroy()
-            finally:
-                self._live.discard(sandbox)
-                self._refill(sandbox.slot)
-
-        task = asyncio.create_task(retire())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-
-def _internal_error(clock: RunClock, message: str) -> Done:
-    return Done(
-        **clock.stamp(),
-        status="internal_error",
-        duration_ms=round((time.monotonic() - clock.start) * 1000, 3),
-        error=ErrorInfo(type="RunnerError", message=message),
-    )
+            self._finish(waiter)
+            self._discard(sandbox)

@@ -26,6 +26,15 @@ SECRET = "dojo-secret-7f3a9c"
 SMALL = SandboxLimits(wall_s=8, memory_mb=768, output_kb=64, processes=64)
 
 
+def case_limits(source: str) -> SandboxLimits:
+    """SMALL, or what the case's `# Limits: wall_s=30, ...` line says instead."""
+    match = re.search(r"^# Limits: (.+)$", source, re.MULTILINE)
+    if not match:
+        return SMALL
+    fields = dict(part.strip().split("=") for part in match.group(1).split(","))
+    return SMALL.model_copy(update={k: type(getattr(SMALL, k))(v) for k, v in fields.items()})
+
+
 def expected_statuses(source: str) -> set[str]:
     match = re.search(r"^# Expect: (.+)$", source, re.MULTILINE)
     assert match, "every adversarial case says what it expects"
@@ -75,7 +84,9 @@ def test_hostile_code_is_contained(pool: PoolDriver, case: str, host_listener, s
     )
     checks = CASES / f"{case}.checks.py"
     fields = {"mode": "check", "checks": checks.read_text()} if checks.exists() else {}
-    events = pool.run(code, limits=SMALL, **fields)
+    zygotes = [(z.name, z.process.pid if z.process else None) for z in pool.pool.zygotes]
+    limits = case_limits(source)
+    events = pool.run(code, limits=limits, **fields)
     done = done_of(events)
     elapsed = done.t - events[0].t  # from the sandbox taking the job to its end
     stdout = output_of(events)
@@ -86,14 +97,15 @@ def test_hostile_code_is_contained(pool: PoolDriver, case: str, host_listener, s
         output_of(events, "stderr")[-2000:],
     )
     assert "ESCAPED" not in stdout, stdout
-    assert elapsed < SMALL.wall_s + 10, f"the run took {elapsed:.1f}s; limits must stop it"
+    assert elapsed < limits.wall_s + 30, f"the run took {elapsed:.1f}s; limits must stop it"
     assert not accepted, "sandboxed code reached a service on the host's loopback"
     if case == "output_flood":
         assert len(stdout.encode()) <= SMALL.output_kb * 1024
-    if case == "forge_test":
+    if case in ("forge_test", "conftest_hijack"):
         tests = [e for e in events if e.type == "test"]
         assert [(t.name, t.status) for t in tests] == [("The answer is 42", "failed")]
         assert done.tests is not None and done.tests.passed == 0 and done.tests.failed == 1
+    if case == "forge_test":
         assert '"status": "passed"' in stdout  # the printed forgery is just output
     if case == "forge_pipe":
         # One done, the supervisor's (pool.run asserted it and the gapless seq); what the
@@ -121,6 +133,9 @@ def test_hostile_code_is_contained(pool: PoolDriver, case: str, host_listener, s
     if case == "signal_parent":
         assert done.error is not None and done.error.type == "ProcessLookupError", done
 
+    # The zygote every sandbox comes from is untouched: the same process, still serving.
+    assert [(z.name, z.process.pid if z.process else None) for z in pool.pool.zygotes] == zygotes
+    assert all(z.alive for z in pool.pool.zygotes)
     # The pool is still healthy: the next learner's run works.
     after = pool.run('print("still fine")')
     assert done_of(after).status == "completed" and output_of(after) == "still fine\n"

@@ -23,7 +23,7 @@ from runner.config import RunnerSettings
 from runner.gpu import GpuDevice, GpuLoad, discover
 from runner.pool import WarmPool
 from runner.protocol import Done, Event, Output, RunRequest, Started
-from runner.sandbox import Sandbox
+from runner.sandbox.command import Identity, ZygoteFds, zygote_command
 
 H100 = "NVIDIA H100 80GB HBM3"
 
@@ -91,12 +91,22 @@ def test_slots_take_turns_over_gpus_and_each_gpu_takes_one_run() -> None:
     assert mixed.described == f"cuda:0 ({H100}) | cuda:0 (NVIDIA L4)"
 
 
-def test_sandbox_binds_only_its_own_gpu_node_and_the_control_nodes(tmp_path: Path) -> None:
+def _command(gpu: GpuDevice | None) -> list[str]:
+    fds = ZygoteFds(*range(3, 10))
+    return zygote_command(
+        RunnerSettings(pool_size=2),
+        bwrap="bwrap",
+        fds=fds,
+        identity=Identity(1000, (1001, 1002)),
+        privileged=True,
+        gpu=gpu,
+    )
+
+
+def test_a_zygote_binds_only_its_own_gpu_node_and_the_control_nodes(tmp_path: Path) -> None:
     dev = fake_dev(tmp_path / "dev", gpus=2)
     gpu = discover(dev, tmp_path / "absent")[1]
-    sandbox = Sandbox(1, RunnerSettings(pool_size=2), gpu=gpu)
-    fds = {name: 3 for name in ("events", "info", "seccomp", "passwd", "group", "hosts")}
-    args = sandbox._command(fds)
+    args = _command(gpu)
     binds = [(args[i + 1], args[i + 2]) for i, arg in enumerate(args) if arg == "--dev-bind"]
     assert binds == [
         (str(dev / "nvidia1"), "/dev/nvidia1"),
@@ -104,12 +114,14 @@ def test_sandbox_binds_only_its_own_gpu_node_and_the_control_nodes(tmp_path: Pat
         (str(dev / "nvidia-uvm"), "/dev/nvidia-uvm"),
     ]
     assert not any("nvidia0" in arg for arg in args)
+    # Bound before /dev is made read-only, so they are there.
+    assert args.index("--dev-bind") < args.index("--remount-ro")
     # bubblewrap applies --clearenv where it stands: the variable must be set after it.
     setenv = args.index("CUDA_DEVICE_ORDER") - 1
     assert args[setenv] == "--setenv" and args[setenv + 2] == "PCI_BUS_ID"
     assert setenv > args.index("--clearenv")
-    # A CPU sandbox binds no NVIDIA node at all.
-    cpu_args = Sandbox(0, RunnerSettings(pool_size=2))._command(fds)
+    # A CPU zygote binds no NVIDIA node at all.
+    cpu_args = _command(None)
     assert "--dev-bind" not in cpu_args and "CUDA_DEVICE_ORDER" not in cpu_args
 
 
@@ -175,8 +187,11 @@ def test_two_runs_get_different_gpus_and_a_third_waits_for_one(tmp_path: Path) -
         "['nvidia-uvm', 'nvidia0', 'nvidiactl']",
         "['nvidia-uvm', 'nvidia1', 'nvidiactl']",
     ]
-    # The third run waited with a sandbox warm (slot 2, on busy GPU 0), not for a sandbox.
-    assert result["while_waiting"] == {"warm": 1, "busy": 2, "queued": 1}
+    # The third run waited with sandboxes warm (both GPUs busy), not for a sandbox, and was
+    # told its place in line.
+    assert result["while_waiting"]["busy"] == 2 and result["while_waiting"]["queued"] == 1
+    assert result["while_waiting"]["warm"] >= 1
+    assert [e.position for _, e in result["third"] if e.type == "queued"] == [1]
     third_started, _ = first(result["third"], Started)
     first_done = min(first(events, Done)[0] for events in result["first_two"])
     assert third_started >= first_done

@@ -9,7 +9,7 @@ import time
 from runner.protocol import SandboxLimits
 from tests.runner.conftest import PoolDriver, done_of, output_of
 
-FULL_DETAIL_STEPS = 200  # runner/harness/main.py
+FULL_DETAIL_STEPS = 200  # runner/harness/capture.py
 INTERVAL_S = 0.05
 
 

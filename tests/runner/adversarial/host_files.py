@@ -1,7 +1,12 @@
 # Tries: to read the host's files and secrets: a database file beside the service (SECRET_FILE),
 # /etc/shadow, the init process's environment, the harness's own environment, the home folders.
+# The walk skips the trees every sandbox shares read-only (the Python install, its packages:
+# thousands of files, slow to walk on a loaded machine) and gets more time than the others.
 # Expect: completed
+# Limits: wall_s=60
 import os
+import sys
+import sysconfig
 
 for path in ["{SECRET_FILE}", "/etc/shadow", "/proc/1/environ", "/root/.bashrc", "/home",
              "/proc/self/environ", "/var/lib/postgresql"]:
@@ -17,8 +22,11 @@ for path in ["{SECRET_FILE}", "/etc/shadow", "/proc/1/environ", "/root/.bashrc",
 if any("{SECRET}" in value for value in os.environ.values()):
     print("ESCAPED: the secret is in the environment")
 print("env keys:", sorted(os.environ))
-for root, _dirs, files in os.walk("/", onerror=None):
-    if root.startswith(("/proc", "/sys", "/usr", "/dev")):
+shared = ("/proc", "/sys", "/usr", "/dev", sys.prefix, sys.base_prefix,
+          sysconfig.get_paths()["purelib"])
+for root, dirs, files in os.walk("/", onerror=None):
+    if root.startswith(shared):
+        dirs.clear()
         continue
     for name in files:
         if "{SECRET_NAME}" in name:

@@ -1,10 +1,12 @@
 # Tries: to write outside the scratch space: the root, /usr, /etc, the harness, the Python
-# install, /opt; and to change permissions of what is bound read-only.
+# install, /opt, /dev (one /dev is shared by every job of a zygote, so it must be read-only);
+# and to change permissions of what is bound read-only.
 # Expect: completed
 import os
 import sys
 
-targets = ["/evil", "/usr/evil", "/etc/evil", "/opt/dojo/harness/main.py",
+targets = ["/evil", "/usr/evil", "/etc/evil", "/opt/dojo/harness/job.py", "/dev/evil",
+           "/dev/pts/evil", "/var/evil", "/home/evil",
            os.path.join(sys.prefix, "evil"), os.path.join(os.path.dirname(os.__file__), "evil.py")]
 for path in targets:
     try:
@@ -14,7 +16,7 @@ for path in targets:
     except OSError as exc:
         print("blocked", path, type(exc).__name__)
 try:
-    os.chmod("/opt/dojo/harness/main.py", 0o777)
+    os.chmod("/opt/dojo/harness/job.py", 0o777)
     print("ESCAPED: chmod")
 except OSError as exc:
     print("blocked chmod", type(exc).__name__)
