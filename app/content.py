@@ -120,14 +120,18 @@ class Lesson(_Strict):
     # lesson.md's line of exercise.limits, where limits the runner refuses are reported.
     limits_line: int | None = None
 
-    def run_request(self, code: str, mode: RunMode = "run") -> RunRequest:
-        """What the runner needs to run ``code`` for this lesson."""
+    def run_request(
+        self, code: str, mode: RunMode = "run", *, owner: str | None = None
+    ) -> RunRequest:
+        """What the runner needs to run ``code`` for this lesson (`owner`: an opaque key for
+        whoever runs it, for the runner's fair queue)."""
         return RunRequest(
             code=code,
             mode=mode,
             checks=self.checks if mode == "check" else None,
             summary=self.exercise.summary,
             limits=self.exercise.limits,
+            owner=owner,
         )
 
 

@@ -169,7 +169,7 @@ def judge_solution(outcome: Outcome) -> list[ContentError]:
     return errors
 
 
-# What the harness writes to stderr when the model summary fails (runner/harness/main.py).
+# What the harness writes to stderr when the model summary fails (runner/harness/capture.py).
 _SUMMARY_FAILED = "[torchdojo] no model summary: "
 
 

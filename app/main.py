@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessions=sessions,
             runs_per_minute=settings.runs_per_minute,
             metrics=metrics,
+            owner_secret=settings.secret_key,
         )
         app.state.runs.recover()  # runs a killed server process left behind get their `done`
         try:

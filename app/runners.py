@@ -287,6 +287,8 @@ class RemoteRunner:
         self, attempt: _Attempt, response: httpx.Response, started_at: float
     ) -> AsyncGenerator[Event, None]:
         last_seq = -1
+        offset = 0  # after a retry, the next replica's events follow on from what was sent
+        started = False  # `started` came: the code may have run there
         while True:
             reason = ""
             try:
@@ -306,7 +308,10 @@ class RemoteRunner:
                     if not line:
                         continue
                     event = parse_event(line)
+                    if offset:
+                        event = event.model_copy(update={"seq": event.seq + offset})
                     last_seq = event.seq
+                    started = started or event.type == "started"
                     yield event
                     if isinstance(event, Done):
                         return
@@ -317,7 +322,7 @@ class RemoteRunner:
                 await response.aclose()
             assert attempt.replica is not None
             self._failed(attempt.replica, "died", reason)
-            if last_seq >= 0:  # the run had started: say so rather than run it twice
+            if started:  # the code may have run: say so rather than run it twice
                 yield internal_error(
                     last_seq + 1,
                     started_at,
@@ -328,14 +333,14 @@ class RemoteRunner:
             retry = await self._connect(attempt)
             if retry is None:
                 yield internal_error(
-                    0,
+                    last_seq + 1,
                     started_at,
                     "The code runner stopped answering before your code started, and no other "
                     "runner could take it",
                     reason,
                 )
                 return
-            response = retry
+            response, offset = retry, last_seq + 1
 
 
 @dataclass

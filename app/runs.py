@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 import time
 import uuid
@@ -82,8 +84,10 @@ class RunManager:
         sessions: sessionmaker[Session],
         runs_per_minute: int,
         metrics: WebMetrics | None = None,
+        owner_secret: str = "",
     ) -> None:
         self.runner = runner
+        self.owner_secret = owner_secret.encode()
         self.sessions = sessions
         self.runs_per_minute = runs_per_minute
         self.metrics = metrics or WebMetrics()
@@ -99,6 +103,11 @@ class RunManager:
         self.ending: set[str] = set()  # runs writing their final `done`: not to be interrupted
 
     # -- starting and stopping --
+
+    def owner_key(self, user_id: int) -> str:
+        """The learner as the runner sees them: a stable key that names no account."""
+        digest = hmac.new(self.owner_secret, str(user_id).encode(), hashlib.sha256)
+        return digest.hexdigest()[:20]
 
     def _check_rate(self, user_id: int) -> None:
         now = time.monotonic()
@@ -140,7 +149,8 @@ class RunManager:
         channel = self.channels[run.id] = RunChannel()
         self.active[user_id] = run.id
         try:
-            stream = await self.runner.open(lesson.run_request(code, mode), run_id=run.id)
+            request = lesson.run_request(code, mode, owner=self.owner_key(user_id))
+            stream = await self.runner.open(request, run_id=run.id)
         except RunnerBusy:
             self.metrics.runs.labels(status="busy").inc()
             log.info("run refused: every runner is busy")

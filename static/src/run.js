@@ -23,6 +23,7 @@ export class RunController {
     this.lastSeq = -1;
     this.cancelWanted = false;
     this.started = false; // the runner began it (its `started` event came): no longer queued
+    this.position = null; // its place in line, while a `queued` event says it waits
     this.stopping = false;
     this.buttons.stop?.addEventListener("click", () => this.stop());
   }
@@ -56,7 +57,8 @@ export class RunController {
     this.stopping = false;
     this.setBusy(true);
     this.resetPanels(this.mode);
-    this.status.queued(); // until the runner says `started`: it may be serving others first
+    this.position = null;
+    this.status.starting(); // `queued` events say if it waits in line; `started` that it runs
 
     const answer = await request("/api/runs", {
       method: "POST",
@@ -85,16 +87,18 @@ export class RunController {
     this.cancelWanted = false;
     this.started = false;
     this.stopping = false;
+    this.position = null;
     this.setBusy(true);
     this.resetPanels(this.mode);
-    this.status.queued();
+    this.status.starting();
     this.listen(`/api/runs/${encodeURIComponent(id)}/events`);
   }
 
-  /** The status line while the run is going: waiting for a runner, or running. */
+  /** The status line while the run is going: starting, in line, or running. */
   showProgress() {
     if (this.started) this.status.running(this.mode);
-    else this.status.queued();
+    else if (this.position) this.status.queued(this.position);
+    else this.status.starting();
   }
 
   listen(url) {
@@ -126,7 +130,7 @@ export class RunController {
     };
     source.onopen = () => {
       const shown = this.status.element.dataset.runStatus;
-      if (this.active && (shown === "running" || shown === "queued")) this.showProgress();
+      if (this.active && ["running", "queued", "starting"].includes(shown)) this.showProgress();
     };
   }
 
@@ -145,6 +149,10 @@ export class RunController {
     }
     const { console: out, tests, model, loss } = this.panels;
     switch (event.type) {
+      case "queued":
+        this.position = event.position;
+        if (this.active && !this.stopping && !this.started) this.showProgress();
+        break;
       case "started":
         this.started = true;
         if (this.active && !this.stopping) this.showProgress();

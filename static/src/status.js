@@ -91,9 +91,14 @@ export class RunStatus {
     this.element.title = text;
   }
 
-  /** Sent, not started yet: every runner may be busy with other learners' code. */
-  queued() {
-    this.set("queued", "Waiting for a free runner…", "busy");
+  /** Sent, not started yet; nothing says it waits (most runs start in milliseconds). */
+  starting() {
+    this.set("starting", "Starting…", "busy");
+  }
+
+  /** The runner said where the run is in line (1 = next), while others' code runs. */
+  queued(position) {
+    this.set("queued", `${ordinal(position)} in line for a runner…`, "busy");
   }
 
   running(mode) {
@@ -134,4 +139,11 @@ export class RunStatus {
       }
     }
   }
+}
+
+/** 1 → "1st", 2 → "2nd", 11 → "11th", 23 → "23rd". */
+export function ordinal(n) {
+  const tens = n % 100;
+  if (tens >= 11 && tens <= 13) return `${n}th`;
+  return `${n}${{ 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th"}`;
 }

@@ -174,7 +174,8 @@ def test_editor_keys_split_reset_solution_and_model(app_server: Server, browser:
 
 
 def test_queue_reload_and_stop(app_server: Server, browser: Any) -> None:
-    """Two learners take both runners (pool of 2); a third waits, and is told so. Then the
+    """Two learners take both runners (pool of 2); a third waits, and is told its place in line
+    (the runner's `queued` event). Then the
     third reloads during a Check and the page follows it on; Stop ends it as cancelled, and a
     Check that never ran its checks does not open the solution."""
     others = []
@@ -193,8 +194,7 @@ def test_queue_reload_and_stop(app_server: Server, browser: Any) -> None:
     set_code(page, FOREVER)
     page.click("#check")
     wait_status_is(page, "queued")
-    page.wait_for_timeout(1500)
-    assert status_of(page) == ("queued", "Waiting for a free runner…")
+    assert status_of(page) == ("queued", "1st in line for a runner…")
     page.screenshot(path=str(SHOTS / "features-queued.png"))
 
     others[0].click("#stop")  # a runner comes free (a fresh sandbox warms up for the next run)

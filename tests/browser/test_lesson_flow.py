@@ -21,7 +21,8 @@ DOCS = ROOT / "docs"
 def wait_for_status(page: object, timeout_ms: int = 120_000) -> str:
     page.wait_for_function(  # type: ignore[attr-defined]
         "() => { const s = document.querySelector('[data-run-status]');"
-        " return s && !['', 'running', 'idle', 'queued'].includes(s.dataset.runStatus); }",
+        " return s && !"
+        "['', 'running', 'idle', 'queued', 'starting'].includes(s.dataset.runStatus); }",
         timeout=timeout_ms,
     )
     return page.get_attribute("[data-run-status]", "data-run-status")  # type: ignore[attr-defined, no-any-return]

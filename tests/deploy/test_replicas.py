@@ -234,6 +234,43 @@ def test_a_replica_whose_stream_breaks_before_started_is_skipped(
     assert 'kind="died"' in exposition and "torchdojo_web_runner_errors_total" in exposition
 
 
+def test_a_replica_that_dies_while_the_run_waits_in_its_queue_is_skipped(
+    replicas: list[Replica],
+) -> None:
+    """A replica that said the run is queued (nothing of it ran) and then died: the run goes to
+    the next replica, and its events follow on from the `queued` one without a gap."""
+
+    async def go() -> list[dict[str, Any]]:
+        async def queue_then_die(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+            await reader.readuntil(b"\r\n\r\n")
+            line = b'{"type":"queued","seq":0,"t":0.01,"position":3}\n'
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\n"
+                b"transfer-encoding: chunked\r\n\r\n"
+                + f"{len(line):x}\r\n".encode()
+                + line
+                + b"\r\n"
+            )
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(queue_then_die, "127.0.0.1", 0)
+        broken = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        runner = RemoteRunner([broken, replicas[0].url])
+        try:
+            stream = await runner.open(RunRequest(code="print('ran once')", mode="run"))
+            return [event.model_dump(exclude_none=True) async for event in stream]
+        finally:
+            await runner.close()
+            server.close()
+
+    events = asyncio.run(go())
+    assert [e["type"] for e in events[:2]] == ["queued", "started"], events
+    assert [e["seq"] for e in events] == list(range(len(events)))
+    assert events[-1]["status"] == "completed", events
+    assert "".join(e["text"] for e in events if e["type"] == "output") == "ran once\n"
+
+
 def test_one_replica_dies_mid_run_and_the_survivor_takes_the_next_runs(
     app: Server, replicas: list[Replica]
 ) -> None:
