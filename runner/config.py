@@ -57,6 +57,12 @@ class RunnerSettings(BaseSettings):
     warmup_timeout_s: float = Field(
         120, gt=0, description="how long a new zygote (or one sandbox) may take to get ready"
     )
+    touch_when_idle: bool = Field(
+        True,
+        description="a sandbox forked while no run waits runs the zygote's neutral warm-up once "
+        "more before it is ready, so its job does not pay for first touches of memory (costs "
+        "its CPU then, and a few MiB each)",
+    )
     zygote_max_jobs: int = Field(
         2000, ge=1, description="sandboxes a zygote forks before a fresh one replaces it"
     )

@@ -258,7 +258,10 @@ class WarmPool:
 
     async def _spawn(self, lane: Lane, zygote: Zygote, uid: int | None) -> None:
         try:
-            sandbox = await zygote.spawn(uid=uid, threads=self.threads)
+            # Nobody waiting: the sandbox will sit warm a while, so it pays its first touches
+            # now. Runs waiting: it goes straight to work.
+            touch = self.settings.touch_when_idle and not len(self.queue)
+            sandbox = await zygote.spawn(uid=uid, threads=self.threads, touch=touch)
         except (SandboxStartError, OSError) as exc:
             self._give_uid(uid)
             lane.spawning -= 1
@@ -282,8 +285,8 @@ class WarmPool:
         lane.spawning -= 1
         lane.failures = 0
         self.last_error = None
-        if self._closing or not zygote.alive:
-            self._discard(sandbox)
+        if self._closing or not zygote.alive or zygote.retiring:
+            self._discard(sandbox)  # (a replaced zygote's sandbox: fresh ones come from the new)
             return
         lane.ready.append(sandbox)
         self._dispatch()

@@ -49,7 +49,7 @@ NAMESPACES = (
 )
 
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
-MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 
 PR_SET_DUMPABLE = 4
 PR_SET_SECCOMP = 22
@@ -107,13 +107,20 @@ def _mount(source: str | None, target: str, kind: str | None, flags: int, data: 
     _check(result, f"mount {kind or 'propagation'} on {target}")
 
 
-def mount_fresh(tmpfs_bytes: int) -> None:
+def mount_fresh(tmpfs_bytes: int, keep: list[str]) -> None:
     """Nothing this namespace mounts reaches the zygote's; a /proc that shows this pid namespace
-    alone; a size-limited tmpfs at /tmp and /dev/shm, the only writable places."""
+    alone; a size-limited tmpfs at /tmp and /dev/shm, the only writable places. `keep`: the
+    zygote's read-only trees below them (a virtualenv under /tmp), bound again on top, still
+    read-only (the kernel keeps them so: their read-only flag is locked)."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    held = [os.open(tree, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for tree in keep]
     for target in ("/tmp", "/dev/shm"):
         _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmpfs_bytes},mode=1777")
+    for tree, fd in zip(keep, held, strict=True):
+        os.makedirs(tree, mode=0o755, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", tree, None, MS_BIND | MS_REC)
+        os.close(fd)
 
 
 def loopback_up() -> None:

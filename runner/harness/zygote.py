@@ -41,6 +41,11 @@ def main() -> None:
     sys.modules["dojo"] = dojo  # `from dojo import check` in learner code and checks
     import torch
 
+    if files := warmup.open_files():
+        # A job closes every descriptor it inherits: a library still using one would read
+        # whatever file gets its number next. The runner shows this and starts no job here.
+        _send(control, {"op": "fatal", "message": f"the zygote keeps files open: {files}"})
+        os._exit(1)
     gc.collect()
     gc.freeze()  # the forked jobs' garbage collector never touches (and copies) these pages
     import signal
@@ -111,7 +116,8 @@ def _init(spec: dict[str, Any], pipes: list[int], ctl: socket.socket, job_filter
     """I, pid 1: mounts, loopback, then fork the job and reap until it ends. (No parent-death
     signal: its parent C exits at once. If the zygote dies, its whole pid namespace dies, and
     this one inside it.)"""
-    confine.mount_fresh(int(spec["tmpfs_bytes"]))
+    os.umask(0o022)
+    confine.mount_fresh(int(spec["tmpfs_bytes"]), list(spec.get("keep") or []))
     confine.loopback_up()
     _send(ctl, {"step": "init"})  # the runner reads our host pid: killing us ends the sandbox
     job_pid = os.fork()
@@ -145,6 +151,8 @@ def _job(spec: dict[str, Any], pipes: list[int], ctl: socket.socket, job_filter:
     confine.set_dumpable(True)  # (a uid change made it undumpable: /proc/self was root's)
     confine.write_oom_score(OOM_SCORE)
     confine.load_filter(job_filter)
+    if spec.get("touch"):
+        warmup.touch()
     _send(ctl, {"step": "ready"})
     ctl.close()
     from . import job

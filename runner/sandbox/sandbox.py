@@ -295,13 +295,13 @@ class Sandbox:
         if self.cgroup is not None and not self.oom_killed:
             self.oom_killed = self.cgroup.oom_killed()
         if self._pidfd is not None:
+            pidfd, self._pidfd = self._pidfd, None  # once, even when two callers kill at once
             with contextlib.suppress(ProcessLookupError, OSError):
-                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(10):
-                    await _readable(self._pidfd)
-            os.close(self._pidfd)
-            self._pidfd = None
+                    await _readable(pidfd)
+            os.close(pidfd)
         elif self.child_pid is not None:
             # Still being built: the child has not forked init yet (or init said nothing).
             with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -24,7 +24,13 @@ from runner.config import RunnerSettings
 from runner.gpu import GpuDevice
 from runner.sandbox import seccomp
 from runner.sandbox.cgroups import Cgroup
-from runner.sandbox.command import Identity, ZygoteFds, require_bubblewrap, zygote_command
+from runner.sandbox.command import (
+    Identity,
+    ZygoteFds,
+    readonly_trees,
+    require_bubblewrap,
+    zygote_command,
+)
 from runner.sandbox.pipes import ControlSocket
 from runner.sandbox.sandbox import Sandbox, SandboxStartError
 
@@ -70,6 +76,13 @@ class Zygote:
         self.dead = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stderr: list[str] = []
+        # Read-only trees (a virtualenv in a checkout under /tmp) that each job's fresh /tmp or
+        # /dev/shm would hide: the job binds them again on top.
+        self._under_scratch = [
+            tree
+            for tree in readonly_trees(settings.python)
+            if tree.startswith(("/tmp/", "/dev/shm/"))
+        ]
 
     # -- life --
 
@@ -123,7 +136,8 @@ class Zygote:
             ) from None
         if ready is None or ready.get("op") != "ready":
             await self.close()
-            raise SandboxStartError(f"the zygote failed to start: {self.output()}")
+            said = f"{ready.get('message')}; " if ready else ""
+            raise SandboxStartError(f"the zygote failed to start: {said}{self.output()}")
         self.torch_version = str(ready.get("torch", "?"))
         self.threads = int(ready.get("threads", 0))  # must be 1: fork keeps only one
         self.started_at = time.monotonic()
@@ -193,8 +207,9 @@ class Zygote:
 
     # -- sandboxes --
 
-    async def spawn(self, *, uid: int | None, threads: int) -> Sandbox:
-        """A fresh warm sandbox from this zygote, with `uid` as its job's uid when run as root."""
+    async def spawn(self, *, uid: int | None, threads: int, touch: bool = False) -> Sandbox:
+        """A fresh warm sandbox from this zygote, with `uid` as its job's uid when run as root;
+        with `touch`, it runs the neutral warm-up once more before it says it is ready."""
         if not self.alive or self.control is None:
             raise SandboxStartError(f"{self.name} is not running: {self.failure}")
         self.spawned += 1
@@ -204,7 +219,14 @@ class Zygote:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         msg_r, msg_w = os.pipe()
-        spec = {"op": "spawn", "id": self.spawned, "uid": uid, "tmpfs_bytes": self._tmpfs()}
+        spec = {
+            "op": "spawn",
+            "id": self.spawned,
+            "uid": uid,
+            "tmpfs_bytes": self._tmpfs(),
+            "touch": touch,
+            "keep": self._under_scratch,
+        }
         sandbox = Sandbox(self, uid=uid, cgroup=cgroup, threads=threads, ctl=ctl, job_fd=job_w)
         self.sandboxes.add(sandbox)
         try:

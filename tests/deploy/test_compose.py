@@ -29,6 +29,7 @@ import pytest
 import docker  # the SDK, not the repository's docker/ folder
 from tests.app.conftest import Learner, free_port
 from tests.deploy import engine
+from tests.support import adversarial
 
 pytestmark = [
     pytest.mark.skipif(
@@ -43,9 +44,19 @@ ROOT = engine.ROOT
 PROJECT = "torchdojo-deploytest"
 SEED = ROOT / "content" / "intro-to-deep-learning" / "01-deep-learning-introduction"
 LESSON = "intro-to-deep-learning/deep-learning-introduction"
-ADVERSARIAL = ROOT / "tests" / "runner" / "adversarial"
-HOSTILE = ["network", "host_files", "fork_bomb", "memory_bomb", "setsid_daemon"]
-SMALL_LIMITS = {"wall_s": 8, "memory_mb": 768, "output_kb": 64, "processes": 64}
+# What the runner container adds to (or could take from) the sandbox, and what the zygote adds.
+HOSTILE = [
+    "network",
+    "host_files",
+    "fork_bomb",
+    "memory_bomb",
+    "setsid_daemon",
+    "write_outside",
+    "zygote_memory",
+    "inherited_fds",
+    "conftest_hijack",
+]
+SMALL_LIMITS = adversarial.SMALL
 SECRET = "dojo-secret-" + secrets.token_hex(4)
 LISTENER_PORT = 9999
 RUNNERS = 2  # `--scale runner=2`: the app must find both behind the one service name
@@ -348,7 +359,7 @@ print(len(found))
 
 
 def run_on_runner(deployment: Deployment, code: str, **fields: object) -> list[dict]:
-    body = json.dumps({"code": code, "mode": "run", "limits": SMALL_LIMITS, **fields})
+    body = json.dumps({"code": code, "mode": "run", "limits": SMALL_LIMITS} | fields)
     encoded = base64.b64encode(body.encode()).decode()
     output = deployment.exec("web", ["python", "-c", RUN_ON_RUNNER, encoded])
     return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
@@ -370,25 +381,24 @@ def runner_bait(deployment: Deployment) -> Path:
 def test_hostile_code_is_contained_in_the_runner_container(
     deployment: Deployment, runner_bait: Path, case: str
 ) -> None:
-    source = (ADVERSARIAL / f"{case}.py").read_text()
-    expected = {
-        status.strip()
-        for status in re.search(r"^# Expect: (.+)$", source, re.M).group(1).split(",")  # type: ignore[union-attr]
-    }
-    code = (
-        source.replace("{HOST_PORT}", str(LISTENER_PORT))
-        .replace("{SECRET_FILE}", str(runner_bait))
-        .replace("{SECRET_NAME}", SECRET)
-        .replace("{SECRET}", SECRET)
+    hostile = adversarial.load(case)
+    code = hostile.code(
+        HOST_PORT=str(LISTENER_PORT),
+        SECRET_FILE=str(runner_bait),
+        SECRET_NAME=SECRET,
+        SECRET=SECRET,
     )
+    fields = hostile.request_fields()
     started = time.monotonic()
-    events = run_on_runner(deployment, code)
+    events = run_on_runner(deployment, code, **fields)
     elapsed = time.monotonic() - started
     done = events[-1]
     stdout = "".join(e["text"] for e in events if e["type"] == "output" and e["stream"] == "stdout")
-    assert done["type"] == "done" and done["status"] in expected, (done, stdout[-2000:])
+    assert done["type"] == "done" and done["status"] in hostile.expected, (done, stdout[-2000:])
     assert "ESCAPED" not in stdout, stdout
-    assert elapsed < SMALL_LIMITS["wall_s"] + 30, f"took {elapsed:.0f}s"
+    assert elapsed < hostile.limits["wall_s"] + 60, f"took {elapsed:.0f}s"
+    if hostile.checks is not None:  # conftest_hijack: its check ran, and failed
+        assert done["tests"] == {"passed": 0, "failed": 1, "errors": 0}, done
     for runner in deployment.containers("runner"):
         reached = runner.exec_run(["cat", "/tmp/reached"])
         assert reached.exit_code != 0, "sandboxed code reached a service on the runner's loopback"

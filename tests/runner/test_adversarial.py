@@ -20,25 +20,12 @@ import pytest
 
 from runner.protocol import EventAdapter, RunRequest, SandboxLimits
 from tests.runner.conftest import PoolDriver, done_of, output_of
+from tests.support import adversarial
 
-CASES = Path(__file__).with_name("adversarial")
+CASES = adversarial.CASES
+
 SECRET = "dojo-secret-7f3a9c"
-SMALL = SandboxLimits(wall_s=8, memory_mb=768, output_kb=64, processes=64)
-
-
-def case_limits(source: str) -> SandboxLimits:
-    """SMALL, or what the case's `# Limits: wall_s=30, ...` line says instead."""
-    match = re.search(r"^# Limits: (.+)$", source, re.MULTILINE)
-    if not match:
-        return SMALL
-    fields = dict(part.strip().split("=") for part in match.group(1).split(","))
-    return SMALL.model_copy(update={k: type(getattr(SMALL, k))(v) for k, v in fields.items()})
-
-
-def expected_statuses(source: str) -> set[str]:
-    match = re.search(r"^# Expect: (.+)$", source, re.MULTILINE)
-    assert match, "every adversarial case says what it expects"
-    return {status.strip() for status in match.group(1).split(",")}
+SMALL = SandboxLimits(**adversarial.SMALL)
 
 
 @pytest.fixture(scope="module")
@@ -72,26 +59,22 @@ def secret_file(tmp_path_factory):
     os.environ.pop("TORCHDOJO_SECRET_KEY", None)
 
 
-@pytest.mark.parametrize("case", sorted(p.stem for p in CASES.glob("*.py") if "." not in p.stem))
+@pytest.mark.parametrize("case", adversarial.names())
 def test_hostile_code_is_contained(pool: PoolDriver, case: str, host_listener, secret_file) -> None:
     port, accepted = host_listener
-    source = (CASES / f"{case}.py").read_text()
-    code = (
-        source.replace("{HOST_PORT}", str(port))
-        .replace("{SECRET_FILE}", str(secret_file))
-        .replace("{SECRET_NAME}", SECRET)
-        .replace("{SECRET}", SECRET)
+    hostile = adversarial.load(case)
+    code = hostile.code(
+        HOST_PORT=str(port), SECRET_FILE=str(secret_file), SECRET_NAME=SECRET, SECRET=SECRET
     )
-    checks = CASES / f"{case}.checks.py"
-    fields = {"mode": "check", "checks": checks.read_text()} if checks.exists() else {}
     zygotes = [(z.name, z.process.pid if z.process else None) for z in pool.pool.zygotes]
-    limits = case_limits(source)
+    fields = hostile.request_fields()
+    limits = SandboxLimits(**fields.pop("limits"))
     events = pool.run(code, limits=limits, **fields)
     done = done_of(events)
     elapsed = done.t - events[0].t  # from the sandbox taking the job to its end
     stdout = output_of(events)
 
-    assert done.status in expected_statuses(source), (
+    assert done.status in hostile.expected, (
         done,
         stdout[-2000:],
         output_of(events, "stderr")[-2000:],
