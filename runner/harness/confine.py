@@ -79,8 +79,18 @@ def prctl(option: int, arg: int = 0, step: str = "prctl") -> None:
 # --- 1, 2: namespaces and ids -------------------------------------------------------------------
 
 
+NO_USERNS = (
+    "this host does not let an unprivileged process make a user namespace (one of "
+    "kernel.unprivileged_userns_clone=0, user.max_user_namespaces=0, or Ubuntu's "
+    "kernel.apparmor_restrict_unprivileged_userns=1); docs/deploy.md says how to allow it"
+)
+
+
 def new_namespaces() -> None:
-    _check(_libc.unshare(NAMESPACES), "unshare (new namespaces)")
+    if _libc.unshare(NAMESPACES) != 0:
+        number = ctypes.get_errno()
+        hint = f": {NO_USERNS}" if number in (1, 28) else ""  # EPERM, ENOSPC (the max)
+        raise ConfinementError(number, f"unshare (new namespaces): {os.strerror(number)}{hint}")
 
 
 def map_own_ids(uid: int, gid: int) -> None:

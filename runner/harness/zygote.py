@@ -32,8 +32,15 @@ OOM_SCORE = 1000  # a job is always the OOM killer's first choice, never the zyg
 
 
 def main() -> None:
-    control = socket.socket(fileno=int(os.environ.pop("DOJO_CONTROL_FD")))
+    control_fd = int(os.environ.pop("DOJO_CONTROL_FD"))
     job_filter = _read_all(int(os.environ.pop("DOJO_JOB_FILTER_FD")))
+    # Whatever else the launch left open (bubblewrap, prlimit) is nobody's: close it now, so
+    # that what is open after the warm-up is what the libraries opened, and can be checked.
+    for name in os.listdir("/proc/self/fd"):
+        if int(name) not in (0, 1, 2, control_fd):
+            with contextlib.suppress(OSError):
+                os.close(int(name))
+    control = socket.socket(fileno=control_fd)
     confine.set_dumpable(False)
     warmup.warm_up()
     from . import dojo, job  # noqa: F401  (imported here, once, for every job)
