@@ -122,21 +122,29 @@ def test_the_preview_follows_edits_breaks_and_fixes(
     lesson_md, checks = folder / "lesson.md", folder / "checks.py"
     original_md, original_checks = lesson_md.read_text(), checks.read_text()
     try:
-        lesson_md.write_text(original_md.replace(f"title: {title}", "title: Tensors, live", 1))
+        save(lesson_md, original_md.replace(f"title: {title}", "title: Tensors, live", 1))
         page.wait_for_selector("#lesson h1:text-is('Tensors, live')")  # type: ignore[attr-defined]
 
         an_import = next(line for line in original_checks.splitlines() if line.startswith("import"))
-        checks.write_text(original_checks.replace(an_import, an_import + " +", 1))
-        page.wait_for_selector(".preview-broken:has-text('checks.py:')")  # type: ignore[attr-defined]
+        save(checks, original_checks.replace(an_import, an_import + " +", 1))
+        page.wait_for_selector(".preview-broken:has-text('Python syntax error')")  # type: ignore[attr-defined]
         assert page.get_attribute("#preview-live", "data-state") == "broken"  # type: ignore[attr-defined]
-        assert "Python syntax error" in page.inner_text(".preview-broken")  # type: ignore[attr-defined]
+        assert "checks.py:" in page.inner_text(".preview-broken")  # type: ignore[attr-defined]
         page.screenshot(path=str(SHOTS / "instructor-preview-broken.png"))  # type: ignore[attr-defined]
 
-        checks.write_text(original_checks)
+        save(checks, original_checks)
         page.wait_for_selector("#lesson h1:text-is('Tensors, live')")  # type: ignore[attr-defined]
         assert page.get_attribute("#preview-live", "data-state") == "live"  # type: ignore[attr-defined]
         assert page.evaluate("() => window.sameDocument === true")  # type: ignore[attr-defined]
         page.screenshot(path=str(SHOTS / "instructor-preview.png"))  # type: ignore[attr-defined]
     finally:
-        lesson_md.write_text(original_md)
-        checks.write_text(original_checks)
+        save(lesson_md, original_md)
+        save(checks, original_checks)
+
+
+def save(path: Path, text: str) -> None:
+    """Save as editors do: write a new file beside it, then rename it over the old one, so the
+    preview never reads a half-written (truncated) file."""
+    partial = path.with_name(f".{path.name}.saving")
+    partial.write_text(text)
+    partial.replace(path)

@@ -184,6 +184,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         deployment = Deployment(client, f"http://127.0.0.1:{port}", compose, env, timings)
         try:
             mark = time.monotonic()
+            # A run that was killed may have left its containers and volumes (a database
+            # volume with another password): start from nothing.
+            deployment.run_compose("down", "--volumes", "--remove-orphans", check=False)
             engine.log(f"docker-compose up, {RUNNERS} runner replicas")
             deployment.run_compose("up", "-d", "--no-build", "--scale", f"runner={RUNNERS}")
             wait_healthy(deployment, ["db", "runner", "web"], timeout=300)

@@ -140,7 +140,8 @@ def test_full_queue_is_503_with_retry_after_and_disconnect_cancels(service: str)
     cancelled = 'torchdojo_runner_runs_total{status="cancelled"} 1.0'
     started = time.monotonic()
     while cancelled not in httpx.get(f"{service}/metrics").text:
-        assert time.monotonic() - started < 5, "closing the connection did not cancel the run"
+        # Generous (a loaded machine), and still far from the run's own 30 s.
+        assert time.monotonic() - started < 20, "closing the connection did not cancel the run"
         time.sleep(0.05)
     _wait_warm(service)
     metrics = httpx.get(f"{service}/metrics").text
