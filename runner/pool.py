@@ -467,7 +467,7 @@ class WarmPool:
         self, waiter: Waiter, request: RunRequest, limits: SandboxLimits, clock: RunClock
     ) -> AsyncGenerator[Event, None]:
         sandbox: Sandbox = waiter.sandbox
-        status = "internal_error"
+        status = "internal_error"  # until its `done` says otherwise
         try:
             # Only its own GPU's node is in the sandbox, so CUDA numbers it 0 there.
             gpu = sandbox.gpu
@@ -488,7 +488,8 @@ class WarmPool:
                 "The runner failed while running your code. Your code is safe; run it again.",
             )
         except (asyncio.CancelledError, GeneratorExit):
-            status = "cancelled"
+            if status == "internal_error":  # no `done` yet: the caller stopped the run
+                status = "cancelled"
             raise
         finally:
             if self.metrics:

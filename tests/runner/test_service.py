@@ -218,3 +218,26 @@ def test_without_bubblewrap_the_runner_refuses_to_start(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stdout == ""  # nothing ran, sandboxed or not
     assert "bubblewrap" in result.stderr and "apt-get install bubblewrap" in result.stderr
+
+
+def test_a_run_whose_client_leaves_right_after_done_counts_as_completed(service: str) -> None:
+    """The web app closes the stream as soon as it has the `done`: that run still counts as
+    what its `done` said, not as cancelled."""
+    _wait_warm(service)
+    before = _completed(service)
+    with httpx.stream("POST", f"{service}/v1/runs", json={"code": "print(1)"}, timeout=60) as r:
+        for line in r.iter_lines():
+            if line and parse_event(line).type == "done":
+                break  # and close the connection at once
+    deadline = time.monotonic() + 30
+    while _completed(service) < before + 1:
+        assert time.monotonic() < deadline, httpx.get(f"{service}/metrics").text[-2000:]
+        time.sleep(0.05)
+
+
+def _completed(url: str) -> float:
+    text = httpx.get(f"{url}/metrics").text
+    for line in text.splitlines():
+        if line.startswith('torchdojo_runner_runs_total{status="completed"}'):
+            return float(line.split()[-1])
+    return 0.0

@@ -42,9 +42,11 @@ if libc.process_vm_readv(1, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0) 
     print("ESCAPED: process_vm_readv on init")
 else:
     print("blocked process_vm_readv", os.strerror(ctypes.get_errno()))
-# Signals: to every pid number a zygote might have (none exists here but init and itself).
+# Signals: to every pid number a zygote might have (none exists here but init, itself and its
+# own threads, whose ids are pids too).
+threads = {int(tid) for tid in os.listdir("/proc/self/task")}
 for pid in range(2, 4096):
-    if pid == me:
+    if pid == me or pid in threads:
         continue
     try:
         os.kill(pid, 0)
