@@ -10,6 +10,7 @@ every import in content/ by the test suite, so a new lesson's imports are warm t
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import importlib
 import io
@@ -106,13 +107,15 @@ def open_files() -> list[str]:
 
 
 def touch() -> None:
-    """Run the neutral code again in a freshly forked sandbox, before its job arrives: the
-    pages it touches are copied (and the libraries' code mapped) now, while the sandbox waits,
-    not during the job. Writes no file."""
+    """Run the neutral training step again in a freshly forked sandbox, before its job arrives:
+    the pages it touches are copied (and the libraries' code mapped) now, while the sandbox
+    waits, not during the job. Then hand back what it allocated (glibc keeps freed memory for
+    itself otherwise), so a warm sandbox holds only those copied pages. Writes no file."""
     with quiet():
         _exercise_torch()
-        _exercise_libraries()
-    close_files()
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _exercise_torch() -> None:
