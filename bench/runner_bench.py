@@ -15,7 +15,8 @@ over real HTTP:
    the first submission to the last ``done``. Target >= 10 runs/s.
 5. Memory: the proportional set size (PSS) of the whole runner service process tree (the
    service, bubblewrap, the zygote, every warm sandbox), warm and idle, for pools of 2, 4 and
-   6. Target: pool of 4 <= 500 MiB, and (pool 6 - pool 2) / 4 <= 30 MiB a slot.
+   6, measured from a process that has not loaded torch (PSS would split torch's pages with
+   it). Target: pool of 4 <= 500 MiB, and (pool 6 - pool 2) / 4 <= 30 MiB a slot.
 6. Overhead: the seed exercise's solution.py in the runner (``done.t - started.t``) against
    the same code in a plain Python that has already imported everything and run it once (so
    every lazy import and first call is paid: the best a warm process can do), with the same
@@ -455,6 +456,19 @@ async def measure_memory(python: str, log_dir: Path) -> dict[str, Any]:
     }
 
 
+def memory_in_a_clean_process(log_dir: Path) -> dict[str, Any]:
+    """measure_memory from a process that has not loaded torch: PSS splits each shared page
+    between every process that maps it, so a measuring process with torch loaded would take
+    half of torch's pages off the runner's count."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--memory-only", "--json", str(log_dir / "memory.json")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(done.stdout))
+
+
 # --- 6. overhead -----------------------------------------------------------------------------
 
 
@@ -745,7 +759,7 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
             results["saturated"] = await measure_saturated(PoolTarget(pool))
             await pool.close()
             pool = None
-            results["memory"] = await measure_memory(python, log_dir)
+            results["memory"] = memory_in_a_clean_process(log_dir)
     finally:
         await service.close()
         if pool is not None:
@@ -762,7 +776,11 @@ def main() -> None:
     parser.add_argument(
         "--gpu", action="store_true", help="the GPU check: the service only, on CUDA or fail"
     )
+    parser.add_argument("--memory-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_only:  # (see memory_in_a_clean_process)
+        print(json.dumps(asyncio.run(measure_memory(RunnerSettings().python, args.json.parent))))
+        return
     if min(args.samples, args.overhead_samples) < 1:
         parser.error("--samples and --overhead-samples must be at least 1")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

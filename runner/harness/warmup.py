@@ -92,7 +92,7 @@ def close_files() -> None:
     import matplotlib.font_manager
 
     matplotlib.font_manager._get_font.cache_clear()
-    gc.collect()
+    give_back_memory()
 
 
 def open_files() -> list[str]:
@@ -113,6 +113,12 @@ def touch() -> None:
     itself otherwise), so a warm sandbox holds only those copied pages. Writes no file."""
     with quiet():
         _exercise_torch()
+    give_back_memory()
+
+
+def give_back_memory() -> None:
+    """Collect garbage, then hand the heap's free pages back to the kernel (glibc keeps freed
+    memory for itself otherwise): what the warm-up allocated and let go is not kept."""
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).malloc_trim(0)
