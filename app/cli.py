@@ -7,10 +7,26 @@ import sys
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from app.config import get_settings
+    import ipaddress
+
+    from app.config import DEV_SECRET, get_settings
     from runner import logs
 
     settings = get_settings()
+    try:
+        loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = False
+    if settings.secret_key == DEV_SECRET and not loopback:
+        # The development secret is in this repository: anyone could sign a session cookie.
+        print(
+            f"torchdojo: refusing to serve on {args.host} with the development secret key, "
+            "which anyone can read in the repository and use to forge sessions. Set "
+            "TORCHDOJO_SECRET_KEY to a random value (python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))'), or serve on 127.0.0.1.",
+            file=sys.stderr,
+        )
+        return 2
     logs.configure(settings.log_level, settings.log_format)
     logs.serve("app.main:create_app", args.host, args.port)
     return 0
@@ -44,6 +60,23 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _purge(args: argparse.Namespace) -> int:
+    from app.config import get_settings
+    from app.db import make_engine, make_sessionmaker, migrate
+    from app.retention import purge
+
+    settings = get_settings()
+    migrate(settings.database_url)
+    with make_sessionmaker(make_engine(settings.database_url))() as session:
+        report = purge(
+            session,
+            keep_days=args.days if args.days is not None else settings.keep_run_events_days,
+            budget_bytes=int(settings.run_events_budget_mb * 1e6),
+        )
+    print(f"torchdojo: {report}")
+    return 0
+
+
 def _content(args: argparse.Namespace) -> int:
     from app.config import get_settings
     from app.content_check import main as content_main
@@ -70,6 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate_cmd = sub.add_parser("migrate", help="bring the database schema up to date")
     migrate_cmd.set_defaults(func=_migrate)
+
+    purge_cmd = sub.add_parser(
+        "purge",
+        help="remove old run events (and a learner's oldest past their budget); drafts, "
+        "progress and accounts are kept",
+    )
+    purge_cmd.add_argument(
+        "--days", type=float, help="keep this many days (default TORCHDOJO_KEEP_RUN_EVENTS_DAYS)"
+    )
+    purge_cmd.set_defaults(func=_purge)
 
     content = sub.add_parser("content", help="instructors: work with lessons")
     content_sub = content.add_subparsers(dest="content_command", required=True)

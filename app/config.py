@@ -13,13 +13,20 @@ from runner.logs import LogFormat
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-only-secret-change-me"
+# Docker's and Kubernetes' secrets: a file per setting, named like its variable in lowercase
+# (/run/secrets/torchdojo_secret_key). Read only where the folder exists.
+SECRETS_DIR = Path("/run/secrets")
 
 
 class Settings(BaseSettings):
     """Every option of the web app. The runner has its own (RUNNER_*)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="TORCHDOJO_", env_file=".env", extra="ignore", populate_by_name=True
+        env_prefix="TORCHDOJO_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+        secrets_dir=SECRETS_DIR if SECRETS_DIR.is_dir() else None,
     )
 
     environment: Literal["development", "production", "test"] = Field(
@@ -55,9 +62,41 @@ class Settings(BaseSettings):
     max_code_kb: int = Field(
         64, ge=1, le=4096, description="largest code a learner may submit, KiB"
     )
+    max_body_kb: int = Field(
+        1024,
+        ge=64,
+        le=65536,
+        description="largest request body, KiB: answered 413 before any of it is read (code "
+        "at its limit, JSON-escaped, fits)",
+    )
     runs_per_minute: int = Field(20, ge=1, description="runs one learner may start per minute")
+    signin_failures_per_account: int = Field(
+        10, ge=1, description="failed sign-ins for one account in 15 minutes before it waits"
+    )
+    signin_failures_per_address: int = Field(
+        50, ge=1, description="failed sign-ins from one address in 15 minutes before it waits"
+    )
+    signups_per_address: int = Field(
+        20, ge=1, description="sign-ups from one address in 15 minutes before it waits"
+    )
     secure_cookies: bool | None = Field(
         None, description="Secure flag on the session cookie (default: on in production)"
+    )
+    keep_run_events_days: float = Field(
+        30,
+        gt=0,
+        description="days a run's events (output, figures, curves) are kept; its row, "
+        "its `done`, drafts, progress and accounts are kept for good",
+    )
+    run_events_budget_mb: float = Field(
+        50,
+        gt=0,
+        description="stored run events per learner, MB: past it, the oldest runs' events go first",
+    )
+    purge_every_s: float = Field(
+        3600,
+        ge=0,
+        description="how often the web app purges run events (0: only `torchdojo purge` does)",
     )
     log_level: str = Field("info", description="log level: debug, info, warning, error")
     log_format: LogFormat = Field(

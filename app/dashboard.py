@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, Subquery, case, distinct, func, select
+from sqlalchemy import Select, Subquery, and_, case, distinct, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.content import ContentError, Course, Lesson, collect
@@ -264,9 +264,26 @@ class LessonStats:
     failing: list[FailingCheck] = field(default_factory=list)
 
 
-def _failed_results() -> Subquery:
-    """Each failed or errored check result of a learner's check run, as plain columns."""
+def defined_checks(sections: list[CourseRows]) -> dict[str, set[str]]:
+    """Per lesson key, the titles of the checks its checks.py defines: the only names the
+    dashboard counts (a learner's code can send `test` events named anything)."""
+    return {
+        row.key: {check.title for check in row.lesson.check_infos}
+        for section in sections
+        for row in section.lessons
+        if row.key and row.lesson is not None
+    }
+
+
+def _failed_results(defined: dict[str, set[str]]) -> Subquery:
+    """Each failed or errored result of a check the lesson defines, from a learner's check run,
+    as plain columns."""
     data = RunEvent.data
+    name = data["name"].as_string()
+    ours = or_(
+        false(),
+        *(and_(Run.lesson_key == key, name.in_(sorted(titles))) for key, titles in defined.items()),
+    )
     return (
         select(
             Run.lesson_key.label("lesson_key"),
@@ -282,6 +299,7 @@ def _failed_results() -> Subquery:
             Run.mode == "check",
             User.role == "learner",
             data["status"].as_string().in_(("failed", "error")),
+            ours,
         )
         .subquery("failed_results")
     )
@@ -295,8 +313,8 @@ def _top(query: Select[Any], partition: list[Any], order: list[Any], limit: int)
     return select(ranked).where(ranked.c.rank <= limit).order_by(*keys, ranked.c.rank)
 
 
-def lesson_stats(session: Session) -> dict[str, LessonStats]:
-    """Started, finished and the most failed checks, per lesson key."""
+def lesson_stats(session: Session, defined: dict[str, set[str]]) -> dict[str, LessonStats]:
+    """Started, finished and the most failed of the `defined` checks, per lesson key."""
     stats: dict[str, LessonStats] = {}
 
     finished = func.sum(case((Progress.status == "passed", 1), else_=0))
@@ -308,7 +326,7 @@ def lesson_stats(session: Session) -> dict[str, LessonStats]:
     ):
         stats[key] = LessonStats(started=int(started), finished=int(done or 0))
 
-    results = _failed_results()
+    results = _failed_results(defined)
     failures = func.count()
     per_check = select(
         results.c.lesson_key,

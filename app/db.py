@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
+from fastapi.routing import APIRoute
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from app.config import ROOT
+
+T = TypeVar("T")
 
 
 def make_engine(url: str) -> Engine:
@@ -52,6 +59,43 @@ def migrate(url: str) -> None:
     command.upgrade(config, "head")
 
 
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    with factory() as session:
-        yield session
+async def in_thread(session: Session, work: Callable[..., T], *args: Any) -> T:
+    """Run `work(session, *args)` in a worker thread and end its transaction there.
+
+    The one rule that keeps the site from deadlocking under a crowd: a request holds a database
+    connection only while a thread is running its queries, never while it waits (for a thread,
+    for the runner, for the next event). An async route does every database step this way;
+    a sync one runs in a thread already and ends its transactions before it returns."""
+
+    def step() -> T:
+        try:
+            return work(session, *args)
+        finally:
+            if session.in_transaction():
+                session.rollback()  # what was not committed is nothing; the connection goes back
+
+    return await run_in_threadpool(step)
+
+
+class ReleasingRoute(APIRoute):
+    """A route whose sync endpoint, still in its worker thread, ends the transaction of every
+    session it was given before it returns: otherwise the request would keep its connection
+    while it waits for a thread again (FastAPI checks a sync endpoint's answer in one)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint):
+            endpoint = _releasing(endpoint)
+        super().__init__(path, endpoint, **kwargs)
+
+
+def _releasing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(endpoint)
+    def released(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return endpoint(*args, **kwargs)
+        finally:
+            for value in (*args, *kwargs.values()):
+                if isinstance(value, Session) and value.in_transaction():
+                    value.rollback()
+
+    return released

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
@@ -18,9 +18,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("app.content")
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    with request.app.state.sessions() as session:
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """A session for the request. Closed on the event loop, never in a worker thread: a request
+    must not hold its connection while it waits for a thread (see app/db.py, `in_thread`)."""
+    session = request.app.state.sessions()
+    try:
         yield session
+    finally:
+        session.close()
 
 
 def get_settings_dep(request: Request) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,11 +11,15 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
 
 from app.config import ROOT, Settings, get_settings
 from app.db import make_engine, make_sessionmaker, migrate
-from app.metrics import WebMetrics
+from app.fanout import make_fanout
+from app.metrics import RequestMetrics, WebMetrics
+from app.middleware import BodyLimit, SecurityHeaders
+from app.retention import purge
 from app.routes import api, instructor
 from app.runners import make_runner
 from app.runs import RunManager
@@ -33,6 +38,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrate(settings.database_url)
         runner = make_runner(settings.runner_url, settings.runner_pool_size, metrics)
         await runner.start()
+        fanout = make_fanout(settings.database_url)
+        await fanout.start()
         app.state.runner = runner
         app.state.runs = RunManager(
             runner=runner,
@@ -40,12 +47,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runs_per_minute=settings.runs_per_minute,
             metrics=metrics,
             owner_secret=settings.secret_key,
+            fanout=fanout,
         )
         app.state.runs.recover()  # runs a killed server process left behind get their `done`
+        await app.state.runs.start_background()
+        purger = asyncio.create_task(purge_periodically(settings, sessions))
         try:
             yield
         finally:
+            purger.cancel()
             await app.state.runs.close()
+            await fanout.close()
             await runner.close()
             engine.dispose()
 
@@ -61,6 +73,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.cookies_secure,
         max_age=14 * 24 * 3600,
     )
+    # The last added is the outermost: the headers go on every answer (a 413 too), and the
+    # body cap stands before anything reads a byte. (Ours, not FastAPI's max_body_size: that
+    # answers a bare "Content Too Large" in plain text, where people need to read what to do.)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_kb * 1024)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestMetrics, metrics=metrics)
     app.mount("/static", StaticFiles(directory=ROOT / "static", check_dir=False), name="static")
     app.include_router(api)
     app.include_router(instructor.router)
@@ -99,6 +117,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
 
     return app
+
+
+async def purge_periodically(settings: Settings, sessions: sessionmaker[Session]) -> None:
+    """Old run events go while the app runs (app/retention.py); never a reason to stop."""
+    if not settings.purge_every_s:
+        return
+    while True:
+        await asyncio.sleep(settings.purge_every_s)
+
+        def once() -> str:
+            with sessions() as session:
+                report = purge(
+                    session,
+                    keep_days=settings.keep_run_events_days,
+                    budget_bytes=int(settings.run_events_budget_mb * 1e6),
+                )
+            return str(report)
+
+        try:
+            log.info("retention: %s", await asyncio.to_thread(once))
+        except Exception:
+            log.exception("retention: the purge failed; trying again later")
 
 
 def jsonable(errors: object) -> object:

@@ -1,13 +1,26 @@
-"""Prometheus metrics of the web app (GET /metrics): runs by status, run duration, live runs and
-open event streams, runner errors per replica. The runner serves its own (pool, queue wait)."""
+"""Prometheus metrics of the web app (GET /metrics): HTTP requests by route and status, runs by
+status, run duration, live runs and open event streams, runner errors by kind, and the
+process's own (CPU, memory, descriptors). Every label has a bounded set of values: routes are
+the app's route templates, never raw paths; runner replicas, which come and go, are named in
+the log lines, not in labels. The runner serves its own (pool, queue wait)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    PLATFORM_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+REQUEST_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 
 
 class WebMetrics:
@@ -15,6 +28,21 @@ class WebMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        self.registry.register(PLATFORM_COLLECTOR)
+        self.requests = Counter(
+            "torchdojo_web_http_requests",
+            "HTTP requests answered, by method, route template and status code",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.request_duration = Histogram(
+            "torchdojo_web_http_request_duration_seconds",
+            "Time to the response's first byte (event streams: to their start), by route",
+            ["route"],
+            buckets=REQUEST_BUCKETS,
+            registry=self.registry,
+        )
         self.runs = Counter(
             "torchdojo_web_runs",
             "Runs finished, by done.status (busy: refused because every runner was busy)",
@@ -30,8 +58,8 @@ class WebMetrics:
         self.runner_errors = Counter(
             "torchdojo_web_runner_errors",
             "Runner replicas that failed a request: unreachable, busy (503), http (other "
-            "status), died (stream broke mid-run)",
-            ["replica", "kind"],
+            "status), died (stream broke mid-run); which replica: the log",
+            ["kind"],
             registry=self.registry,
         )
         self.open_streams = Gauge(
@@ -43,8 +71,52 @@ class WebMetrics:
             "torchdojo_web_active_runs", "Runs in progress", registry=self.registry
         )
 
-    def runner_error(self, replica: str, kind: str) -> None:
-        self.runner_errors.labels(replica=replica, kind=kind).inc()
+    def runner_error(self, kind: str) -> None:
+        self.runner_errors.labels(kind=kind).inc()
 
     def track_active_runs(self, count: Callable[[], int]) -> None:
         self.active_runs.set_function(lambda: float(count()))
+
+
+class RequestMetrics:
+    """Counts and times every HTTP request, labelled by its route template (`/api/runs/{run_id}`,
+    not the id), `unmatched` for paths no route has."""
+
+    def __init__(self, app: ASGIApp, metrics: WebMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def observe(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                self.metrics.request_duration.labels(route=_route(scope)).observe(
+                    time.perf_counter() - started
+                )
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            self.metrics.requests.labels(
+                method=scope["method"] if scope["method"] in _METHODS else "other",
+                route=_route(scope),
+                status=str(status),
+            ).inc()
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+
+def _route(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if path is None and scope["path"].startswith("/static/"):
+        return "/static"
+    return str(path) if path else "unmatched"

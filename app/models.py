@@ -1,4 +1,5 @@
-"""The database tables: users, drafts, runs, run events, progress."""
+"""The database tables: users and their sessions, sign-in attempts, drafts, runs, run events,
+progress."""
 
 from __future__ import annotations
 
@@ -55,8 +56,19 @@ class Run(Base):
     )  # queued, running, or done.status
     tests_passed: Mapped[int | None] = mapped_column(Integer, nullable=True)
     tests_total: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The web process driving it while it runs, and when that process last said so: a run whose
+    # driver went quiet (killed) is ended by whichever process looks at it next.
+    driver: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Bytes of stored events (figures are most of it), for the retention budget; their purge.
+    events_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    events_purged_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
 
 
 class RunEvent(Base):
@@ -84,3 +96,25 @@ class Progress(Base):
     status: Mapped[str] = mapped_column(String(20), default="started")
     failed_checks: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UserSession(Base):
+    """A signed-in browser. The cookie holds a random token; this row holds its digest, so
+    signing out (here, or everywhere) ends it at once, and a stolen database holds no token."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuthAttempt(Base):
+    """A failed sign-in or a sign-up, by address or account (`key`): the throttle counts them."""
+
+    __tablename__ = "auth_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(400), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

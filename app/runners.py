@@ -211,7 +211,7 @@ class RemoteRunner:
         if kind != "busy":
             self._failed_at[replica.base] = time.monotonic()
         if self.metrics is not None:
-            self.metrics.runner_error(replica.base, kind)
+            self.metrics.runner_error(kind)
 
     # -- health --
 

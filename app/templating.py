@@ -16,7 +16,12 @@ templates = Jinja2Templates(directory=str(ROOT / "templates"))
 
 
 def render(
-    request: Request, name: str, user: User | None, status_code: int = 200, **context: Any
+    request: Request,
+    name: str,
+    user: User | None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
 ) -> HTMLResponse:
     context.setdefault("messages", [])
     return templates.TemplateResponse(
@@ -24,4 +29,5 @@ def render(
         name,
         {"user": user, "csrf_token": csrf_token(request), **context},
         status_code=status_code,
+        headers=headers,
     )

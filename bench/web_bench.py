@@ -123,6 +123,7 @@ def running_app(keep_log: Path) -> Iterator[str]:
         "TORCHDOJO_SECRET_KEY": secrets.token_urlsafe(48),
         "TORCHDOJO_RUNNER_POOL_SIZE": str(POOL_SIZE),
         "TORCHDOJO_RUNS_PER_MINUTE": "100000",
+        "TORCHDOJO_SIGNUPS_PER_ADDRESS": "100000",
     }
     command = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port)]

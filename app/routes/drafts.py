@@ -6,14 +6,16 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, HTTPException
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from app.auth import CurrentUser, verify_csrf
+from app.db import ReleasingRoute
 from app.deps import CoursesDep, SessionDep, SettingsDep
 from app.models import Draft
 from app.routes.lessons import lesson_or_404
 from app.schemas import DraftIn, DraftPublic
 
-router = APIRouter(prefix="/api/drafts", tags=["drafts"])
+router = APIRouter(prefix="/api/drafts", tags=["drafts"], route_class=ReleasingRoute)
 
 
 @router.get("/{course}/{lesson}")
@@ -56,13 +58,18 @@ def check_code_size(code: str, max_kb: int) -> None:
 
 def save(db: SessionDep, user_id: int, key: str, code: str) -> datetime:
     now = datetime.now(UTC)
-    draft = db.scalar(select(Draft).where(Draft.user_id == user_id, Draft.lesson_key == key))
-    if draft is None:
-        db.add(Draft(user_id=user_id, lesson_key=key, code=code, updated_at=now))
-    else:
-        draft.code, draft.updated_at = code, now
-    db.commit()
-    return now
+    for _ in range(2):  # two saves at once (two tabs, two quick Runs): the second updates
+        draft = db.scalar(select(Draft).where(Draft.user_id == user_id, Draft.lesson_key == key))
+        if draft is None:
+            db.add(Draft(user_id=user_id, lesson_key=key, code=code, updated_at=now))
+        else:
+            draft.code, draft.updated_at = code, now
+        try:
+            db.commit()
+            return now
+        except IntegrityError:
+            db.rollback()  # the other one inserted it first: update theirs
+    raise HTTPException(409, "Your draft changed in another tab at the same moment; try again.")
 
 
 def load(db: SessionDep, user_id: int, key: str) -> str | None:

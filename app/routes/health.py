@@ -9,16 +9,17 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from app.db import ReleasingRoute, in_thread
 from app.deps import SessionDep, SettingsDep
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=ReleasingRoute)
 
 
 @router.get("/healthz")
 async def healthz(request: Request, db: SessionDep) -> JSONResponse:
     body: dict[str, object] = {"status": "ok"}
     try:
-        db.execute(text("SELECT 1"))
+        await in_thread(db, lambda session: session.execute(text("SELECT 1")))
         body["database"] = "ok"
     except Exception as exc:
         body.update(status="failing", database=str(exc))

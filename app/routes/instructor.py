@@ -32,6 +32,7 @@ from app.dashboard import (
     Preview,
     check_verdict,
     dashboard_json,
+    defined_checks,
     find_lesson_dir,
     layout_signature,
     lesson_rows,
@@ -41,6 +42,7 @@ from app.dashboard import (
     record_verdict,
     verdict_json,
 )
+from app.db import ReleasingRoute
 from app.deps import SessionDep, SettingsDep
 from app.models import User
 from app.runners import RunnerBusy, RunnerClient
@@ -49,7 +51,7 @@ from runner import logs
 from runner.protocol import Event, RunRequest, SandboxLimits
 
 log = logging.getLogger("app.instructor")
-router = APIRouter(tags=["instructor"])
+router = APIRouter(tags=["instructor"], route_class=ReleasingRoute)
 
 STAFF_ROLES = ("instructor", "admin")
 STATS_EVERY_S = 4  # how often the dashboard polls its numbers
@@ -96,7 +98,7 @@ def dashboard(
         staff,
         sections=sections,
         layout=layout_signature(sections),
-        stats=lesson_stats(db),
+        stats=lesson_stats(db, defined_checks(sections)),
         validating=set(_VALIDATING),
         now=datetime.now(UTC).strftime("%H:%M UTC"),
         every_s=STATS_EVERY_S,
@@ -110,7 +112,8 @@ def stats(user: StaffUser, db: SessionDep, settings: SettingsDep) -> dict[str, A
     most common messages, and whether it is being validated in the sandbox right now. The
     dashboard polls this."""
     sections = lesson_rows(settings.content_dir, CheckRecords(settings.content_check_file))
-    return dashboard_json(sections, lesson_stats(db), validating=set(_VALIDATING))
+    stats = lesson_stats(db, defined_checks(sections))
+    return dashboard_json(sections, stats, validating=set(_VALIDATING))
 
 
 # --- validating one lesson in the sandbox ---------------------------------------------------

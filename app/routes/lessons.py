@@ -7,11 +7,12 @@ from sqlalchemy import select
 
 from app.auth import CurrentUser
 from app.content import Course, Lesson, find_lesson
+from app.db import ReleasingRoute
 from app.deps import CoursesDep, SessionDep
 from app.models import Progress
 from app.schemas import SolutionPublic
 
-router = APIRouter(prefix="/api/lessons", tags=["lessons"])
+router = APIRouter(prefix="/api/lessons", tags=["lessons"], route_class=ReleasingRoute)
 
 
 def lesson_or_404(courses: list[Course], key: str) -> Lesson:

@@ -8,10 +8,19 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from app.auth import AuthError, OptionalUser, authenticate, create_user, sign_in, verify_csrf
+from app.auth import (
+    AuthError,
+    OptionalUser,
+    client_address,
+    sign_in,
+    sign_in_attempt,
+    sign_up_attempt,
+    verify_csrf,
+)
 from app.content import Course
+from app.db import ReleasingRoute, in_thread
 from app.deps import CoursesDep, RunsDep, SessionDep, SettingsDep
-from app.models import Progress, Run, User
+from app.models import Progress, User
 from app.routes import drafts
 from app.routes.lessons import lesson_or_404
 from app.runners import RunnerBusy
@@ -19,7 +28,7 @@ from app.runs import RateLimited, RunManager
 from app.schemas import valid_code
 from app.templating import render
 
-router = APIRouter(tags=["pages"], include_in_schema=False)
+router = APIRouter(tags=["pages"], include_in_schema=False, route_class=ReleasingRoute)
 
 
 def _progress(db: SessionDep, user: User | None) -> dict[str, Progress]:
@@ -62,14 +71,9 @@ def _can_show_solution(db: SessionDep, user: User | None, key: str) -> bool:
 
 
 def _active_run(db: SessionDep, runs: RunManager, user: User | None, key: str) -> dict[str, str]:
-    """The learner's run of this lesson still going in this process, for the page to follow."""
-    run_id = runs.active.get(user.id) if user else None
-    if run_id is None:
-        return {}
-    run = db.get(Run, run_id)
-    if run is None or run.lesson_key != key or run.status != "running":
-        return {}
-    return {"id": run.id, "mode": run.mode}
+    """The learner's run of this lesson still going (on any web process), for the page to
+    follow."""
+    return runs.going_run(db, user.id, key) if user else {}
 
 
 KEPT_MESSAGE = "You are signed in, and your code is saved to your account: press Run or Check."
@@ -152,14 +156,18 @@ def sign_in_keeping_code(
     except ValueError as exc:
         raise HTTPException(422, f"Your code could not be saved: {exc}.") from exc
     drafts.check_code_size(code, settings.max_code_kb)
+    attempt = sign_up_attempt if account == "new" else sign_in_attempt
     try:
-        if account == "new":
-            user = create_user(session=db, email=email, password=password)
-        else:
-            user = authenticate(session=db, email=email, password=password)
+        user = attempt(
+            session=db,
+            settings=settings,
+            address=client_address(request),
+            email=email,
+            password=password,
+        )
     except AuthError as exc:
         return _keep_code_sign_in(request, context, code, email=email, error=str(exc))
-    sign_in(request, user)
+    sign_in(request, db, user)
     drafts.save(db, user.id, context["lesson_key"], code)
     return RedirectResponse(f"/courses/{course}/{lesson}?kept=1", status_code=303)
 
@@ -192,7 +200,7 @@ async def run_from_form(
     except ValueError as exc:
         raise HTTPException(422, f"Your code could not be saved: {exc}.") from exc
     drafts.check_code_size(code, settings.max_code_kb)
-    drafts.save(db, user.id, context["lesson_key"], code)
+    await in_thread(db, drafts.save, user.id, context["lesson_key"], code)
     messages: list[tuple[str, str]] = []
     result = None
     try:
@@ -219,6 +227,6 @@ async def run_from_form(
         code=code,
         run=result,
         messages=messages,
-        can_show_solution=_can_show_solution(db, user, context["lesson_key"]),
+        can_show_solution=await in_thread(db, _can_show_solution, user, context["lesson_key"]),
         **context,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
@@ -11,6 +13,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException
 from fastapi.responses import StreamingResponse
 
 from app.auth import CurrentUser, verify_csrf
+from app.db import ReleasingRoute, in_thread
 from app.deps import CoursesDep, RunsDep, SessionDep, SettingsDep
 from app.models import Run
 from app.routes import drafts
@@ -19,8 +22,9 @@ from app.runners import RunnerBusy
 from app.runs import RateLimited
 from app.schemas import RunCreate, RunCreated, RunPublic
 
-router = APIRouter(prefix="/api/runs", tags=["runs"])
+router = APIRouter(prefix="/api/runs", tags=["runs"], route_class=ReleasingRoute)
 RUN_ID = re.compile(r"[0-9a-f]{32}")
+KEEPALIVE_S = 15.0
 
 
 def own_run(db: SessionDep, run_id: str, user_id: int) -> Run:
@@ -48,7 +52,8 @@ async def create_run(
     The learner's previous run, if still going, is cancelled: one active run per learner."""
     lesson = lesson_or_404(courses, body.lesson)
     drafts.check_code_size(body.code, settings.max_code_kb)
-    drafts.save(db, user.id, body.lesson, body.code)  # saved before anything can go wrong
+    # Saved before anything can go wrong.
+    await in_thread(db, drafts.save, user.id, body.lesson, body.code)
     try:
         run = await runs.start(
             user_id=user.id, lesson_key=body.lesson, lesson=lesson, code=body.code, mode=body.mode
@@ -80,8 +85,7 @@ async def run_events(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-sent events: what is stored first, then live; resumes after Last-Event-ID."""
-    own_run(db, run_id, user.id)
-    db.close()  # do not hold a connection for the stream's lifetime
+    await in_thread(db, own_run, run_id, user.id)
     try:
         after = int(last_event_id) if last_event_id is not None else -1
     except ValueError:
@@ -89,12 +93,30 @@ async def run_events(
 
     async def stream() -> AsyncIterator[str]:
         runs.metrics.open_streams.inc()
+        events = runs.follow(run_id, after).__aiter__()
+        next_event: asyncio.Task[dict] | None = None
         try:
             yield "retry: 1000\n\n"
-            async for event in runs.follow(run_id, after):
+            while True:
+                next_event = next_event or asyncio.ensure_future(events.__anext__())
+                done, _ = await asyncio.wait({next_event}, timeout=KEEPALIVE_S)
+                if not done:
+                    # A comment while nothing happens (a run waiting in the runner's queue,
+                    # a long quiet training): proxies cut idle streams.
+                    yield ": still here\n\n"
+                    continue
+                try:
+                    event = next_event.result()
+                except StopAsyncIteration:
+                    return
+                next_event = None
                 data = json.dumps(event, separators=(",", ":"))
                 yield f"id: {event['seq']}\nevent: message\ndata: {data}\n\n"
         finally:
+            if next_event is not None:
+                next_event.cancel()
+            with contextlib.suppress(Exception):
+                await events.aclose()  # type: ignore[attr-defined]
             runs.metrics.open_streams.dec()
 
     return StreamingResponse(
@@ -108,5 +130,5 @@ async def run_events(
 async def cancel_run(
     run_id: str, user: CurrentUser, db: SessionDep, runs: RunsDep
 ) -> dict[str, bool]:
-    own_run(db, run_id, user.id)
+    await in_thread(db, own_run, run_id, user.id)
     return {"cancelled": await runs.cancel(run_id)}

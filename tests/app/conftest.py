@@ -33,6 +33,12 @@ class Postgres:
     data: Path
     bin: Path
 
+    def fresh_database(self) -> str:
+        """The URL of a new, empty database on this server (for a test's own schema)."""
+        name = f"t{time.monotonic_ns()}"
+        self.psql(f"CREATE DATABASE {name}")
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
     def psql(self, sql: str) -> str:
         port = re.search(r":(\d+)/", self.url).group(1)  # type: ignore[union-attr]
         return subprocess.run(
@@ -130,6 +136,8 @@ def start_server(
         "TORCHDOJO_SECRET_KEY": "test-secret-" + "x" * 40,
         "TORCHDOJO_RUNNER_POOL_SIZE": "2",
         "TORCHDOJO_RUNS_PER_MINUTE": "100",
+        # Every test signs up from 127.0.0.1: the sign-up throttle has its own test.
+        "TORCHDOJO_SIGNUPS_PER_ADDRESS": "100000",
         **env,
     }
     log = open(tmp / f"server-{port}.log", "wb")  # noqa: SIM115 -- lives as long as the server

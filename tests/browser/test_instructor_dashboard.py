@@ -15,7 +15,7 @@ import pytest
 from app.auth import create_user
 from app.db import make_engine, make_sessionmaker
 from tests.app.conftest import ROOT, Learner, Server, start_server
-from tests.browser.conftest import SHOTS
+from tests.browser.conftest import SHOTS, watch
 
 COURSE = "intro-to-deep-learning"
 SEED = ROOT / "content" / COURSE / "01-deep-learning-introduction"
@@ -50,8 +50,7 @@ def page(app_server: tuple[Server, Path], browser: Any) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     context.set_default_timeout(120_000)  # a loaded machine may queue the learner's run
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = watch(page)
     page.goto(f"{server.url}/instructor")  # signed out: to the sign-in form, and back
     page.fill("input[name=email]", EMAIL)
     page.fill("input[name=password]", PASSWORD)

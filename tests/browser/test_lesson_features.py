@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.app.conftest import Server
-from tests.browser.conftest import SHOTS
+from tests.browser.conftest import SHOTS, watch
 from tests.browser.test_lesson_flow import LESSON_URL, SEED, wait_for_status
 
 TIMEOUT_MS = 120_000  # a loaded 2-core machine may queue runs for a while
@@ -33,8 +33,7 @@ def new_page(browser: Any, **options: Any) -> Any:
     context = browser.new_context(viewport={"width": 1440, "height": 900}, **options)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    watch(page)
     return page
 
 

@@ -11,7 +11,7 @@ import shutil
 from typing import Any
 
 from tests.app.conftest import ROOT, Server
-from tests.browser.conftest import SHOTS
+from tests.browser.conftest import SHOTS, watch
 
 SEED = ROOT / "content" / "intro-to-deep-learning" / "01-deep-learning-introduction"
 LESSON_URL = "/courses/intro-to-deep-learning/deep-learning-introduction"
@@ -67,8 +67,7 @@ def test_learner_goes_through_the_seed_lesson(app_server: Server, browser: objec
     context = browser.new_context(viewport={"width": 1440, "height": 900})  # type: ignore[attr-defined]
     context.set_default_timeout(120_000)  # a loaded CI machine may queue runs for a while
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = watch(page)
 
     page.goto(f"{app_server.url}/signup")
     page.fill("input[name=email]", "new.learner@example.com")

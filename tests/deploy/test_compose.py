@@ -140,6 +140,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         f"WEB_PORT={port}\n"
         "RUNNER_POOL_SIZE=1\n"
         "RUNS_PER_MINUTE=100\n"
+        "SIGNUPS_PER_ADDRESS=1000\n"
     )
     env = {
         **os.environ,

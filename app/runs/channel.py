@@ -1,0 +1,39 @@
+"""A live run's events in memory, for every browser this process serves that follows it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+
+class RunChannel:
+    """All events of one live run, for any number of followers."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.done = False
+        self.changed = asyncio.Condition()
+
+    async def publish(self, event: dict[str, Any]) -> None:
+        async with self.changed:
+            self.events.append(event)
+            self.done = self.done or event["type"] == "done"
+            self.changed.notify_all()
+
+    def _past(self, index: int) -> Callable[[], bool]:
+        return lambda: len(self.events) > index or self.done
+
+    async def follow(self, after_seq: int) -> AsyncIterator[dict[str, Any]]:
+        index = 0
+        while True:
+            async with self.changed:
+                await self.changed.wait_for(self._past(index))
+                batch = self.events[index:]
+                finished = self.done
+            index += len(batch)
+            for event in batch:
+                if event["seq"] > after_seq:
+                    yield event
+            if finished and index >= len(self.events):
+                return
