@@ -28,7 +28,12 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return 2
     logs.configure(settings.log_level, settings.log_format)
-    logs.serve("app.main:create_app", args.host, args.port)
+    logs.serve(
+        "app.main:create_app",
+        args.host,
+        args.port,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
     return 0
 
 

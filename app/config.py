@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         ge=0,
         description="how often the web app purges run events (0: only `torchdojo purge` does)",
     )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="addresses (comma-separated, or *) whose X-Forwarded-For and "
+        "X-Forwarded-Proto headers are believed: the reverse proxy's, and nobody else's (the "
+        "client address the sign-in throttle counts, https links)",
+    )
     log_level: str = Field("info", description="log level: debug, info, warning, error")
     log_format: LogFormat = Field(
         "text", description="log lines: text for people, json (one object a line) for log stores"

@@ -13,6 +13,9 @@ from app.config import ROOT
 from app.models import User
 
 templates = Jinja2Templates(directory=str(ROOT / "templates"))
+# Links to static files are paths, never absolute URLs: the same page works over http, behind an
+# https proxy and under any host name.
+templates.env.globals["static"] = lambda path: f"/static/{path}"
 
 
 def render(

@@ -62,9 +62,18 @@ def configure(level: str = "info", fmt: LogFormat = "text") -> None:
         logger.propagate = True
 
 
-def serve(factory: str, host: str, port: int) -> None:
+def serve(factory: str, host: str, port: int, *, forwarded_allow_ips: str | None = None) -> None:
     """Serve an app factory ("module:function") with uvicorn, keeping the handler that
-    `configure` set up, so uvicorn's own lines come out in the same format."""
+    `configure` set up, so uvicorn's own lines come out in the same format. With
+    `forwarded_allow_ips`, X-Forwarded-For/-Proto are believed from those addresses alone."""
     import uvicorn
 
-    uvicorn.run(factory, factory=True, host=host, port=port, log_config=None)
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips,
+    )

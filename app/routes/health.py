@@ -27,6 +27,25 @@ async def healthz(request: Request, db: SessionDep) -> JSONResponse:
     return JSONResponse(body, 200 if body["status"] == "ok" else 503)
 
 
+@router.get("/livez")
+async def livez(request: Request) -> dict[str, str]:
+    """The process answers (no database, no runner): the liveness probe, which restarts a
+    process that hangs, never one whose database is away. `replica`: this process, as the
+    database names the driver of its runs."""
+    return {"status": "ok", "replica": request.app.state.runs.replica}
+
+
+@router.get("/readyz")
+async def readyz(request: Request, db: SessionDep) -> JSONResponse:
+    """Ready for traffic: the database answers. (A runner that is away is not this process's
+    fault: runs then say so, and the pages still work.)"""
+    try:
+        await in_thread(db, lambda session: session.execute(text("SELECT 1")))
+    except Exception as exc:
+        return JSONResponse({"status": "not ready", "database": str(exc)[:500]}, 503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
 @router.get("/metrics", responses={200: {"content": {"text/plain": {}}}, 401: {}})
 async def metrics(request: Request, settings: SettingsDep) -> Response:
     """Prometheus text: runs by status, run duration, active runs, open event streams, runner

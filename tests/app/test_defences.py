@@ -217,3 +217,21 @@ def test_sign_ups_are_throttled_per_address(tmp_path) -> None:
             )
     finally:
         engine.dispose()
+
+
+def test_behind_an_https_proxy_the_pages_link_by_path_and_unknown_urls_get_a_page(
+    server: Server,
+) -> None:
+    https = {"X-Forwarded-Proto": "https", "Accept": "text/html"}
+    page = httpx.get(f"{server.url}/login", headers=https).text
+    assert 'href="/static/css/site.css"' in page and "http://" not in page.split("<body")[0]
+    missing = httpx.get(f"{server.url}/no/such/page", headers={"Accept": "text/html"})
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    api = httpx.get(f"{server.url}/api/no-such-thing")
+    assert api.status_code == 404 and api.json()["detail"]
+
+
+def test_liveness_and_readiness(server: Server) -> None:
+    live = httpx.get(f"{server.url}/livez").json()
+    assert live["status"] == "ok" and len(live["replica"]) == 16
+    assert httpx.get(f"{server.url}/readyz").json() == {"status": "ok", "database": "ok"}

@@ -31,8 +31,10 @@ DAEMON_LOG = Path("/tmp/dojo-dockerd.log")
 PYTHON_BASE = "python:3.11.13-slim-bookworm"
 NODE_BASE = "node:20.19.2-bookworm-slim"
 POSTGRES_BASE = "postgres:15.13-bookworm"
+DEBIAN_BASE = "debian:12.11-slim"
 WEB_IMAGE = "torchdojo/web:0.1.0"
 RUNNER_IMAGE = "torchdojo/runner:0.1.0"
+PROXY_IMAGE = "torchdojo/proxy:0.1.0"
 TORCH_CPU = "torch==2.13.0+cpu"
 
 
@@ -208,6 +210,15 @@ def ensure_python_base(client: docker.DockerClient) -> None:
             changes=['CMD ["python3"]'],
         )
         tar.wait()
+
+
+def ensure_debian_base(client: docker.DockerClient) -> None:
+    """The Debian image the proxy starts from: the Python stand-in is that Debian (bookworm,
+    minbase) with Python added, which the proxy image does not mind."""
+    if not _has_image(client, DEBIAN_BASE):
+        log(f"tagging the Debian tree as {DEBIAN_BASE}")
+        repository, _, tag = DEBIAN_BASE.partition(":")
+        client.images.get(PYTHON_BASE).tag(repository, tag)
 
 
 def ensure_node_base(client: docker.DockerClient) -> None:

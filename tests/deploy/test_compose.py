@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +61,8 @@ SMALL_LIMITS = adversarial.SMALL
 SECRET = "dojo-secret-" + secrets.token_hex(4)
 LISTENER_PORT = 9999
 RUNNERS = 2  # `--scale runner=2`: the app must find both behind the one service name
+WEBS = 2  # two web replicas behind the proxy
+METRICS_TOKEN = secrets.token_urlsafe(24)
 
 
 @dataclass
@@ -113,16 +116,16 @@ class Deployment:
 def wait_healthy(deployment: Deployment, services: list[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     for service in services:
-        while True:
-            container = deployment.container(service)
-            container.reload()
-            status = container.attrs["State"].get("Health", {}).get("Status")
-            if status == "healthy":
-                break
-            if container.status == "exited" or time.monotonic() > deadline:
-                logs = container.logs(tail=60).decode(errors="replace")
-                raise AssertionError(f"{service} is {container.status}/{status}:\n{logs}")
-            time.sleep(1)
+        for container in deployment.containers(service):  # every replica
+            while True:
+                container.reload()
+                status = container.attrs["State"].get("Health", {}).get("Status")
+                if status == "healthy":
+                    break
+                if container.status == "exited" or time.monotonic() > deadline:
+                    logs = container.logs(tail=60).decode(errors="replace")
+                    raise AssertionError(f"{service} is {container.status}/{status}:\n{logs}")
+                time.sleep(1)
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +137,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     env_file.write_text(
         f"SECRET_KEY={secrets.token_urlsafe(48)}\n"
         f"POSTGRES_PASSWORD={secrets.token_hex(24)}\n"
+        f"METRICS_TOKEN={METRICS_TOKEN}\n"
         # The test talks plain HTTP to the published port; a real site sits behind TLS.
         "SECURE_COOKIES=false\n"
         "WEB_BIND=127.0.0.1\n"
@@ -165,9 +169,11 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             web, runner, postgres = (
                 pool.submit(
                     timed,
-                    "node_base_and_web_build_s",
+                    "node_base_web_and_proxy_build_s",
                     lambda: engine.ensure_node_base(client),
                     lambda: engine.build(client, "docker/web.Dockerfile", engine.WEB_IMAGE, {}),
+                    lambda: engine.ensure_debian_base(client),
+                    lambda: engine.build(client, "docker/proxy.Dockerfile", engine.PROXY_IMAGE, {}),
                 ),
                 pool.submit(
                     timed,
@@ -189,8 +195,10 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             # volume with another password): start from nothing.
             deployment.run_compose("down", "--volumes", "--remove-orphans", check=False)
             engine.log(f"docker-compose up, {RUNNERS} runner replicas")
-            deployment.run_compose("up", "-d", "--no-build", "--scale", f"runner={RUNNERS}")
-            wait_healthy(deployment, ["db", "runner", "web"], timeout=300)
+            deployment.run_compose(
+                "up", "-d", "--no-build", "--scale", f"runner={RUNNERS}", "--scale", f"web={WEBS}"
+            )
+            wait_healthy(deployment, ["db", "runner", "web", "proxy"], timeout=300)
             deadline = time.monotonic() + 180
             while _warm(deployment) < RUNNERS:
                 assert time.monotonic() < deadline, "a runner replica has no warm sandbox"
@@ -200,7 +208,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         finally:
             logs = engine.WORK / "logs"
             logs.mkdir(parents=True, exist_ok=True)
-            for service in ("db", "prestart", "runner", "web"):
+            for service in ("db", "prestart", "runner", "web", "proxy"):
                 try:
                     text = deployment.container(service).logs().decode(errors="replace")
                     (logs / f"{service}.log").write_text(text)
@@ -415,3 +423,137 @@ def test_hostile_code_is_contained_in_the_runner_container(
     after = run_on_runner(deployment, "print('still fine')")
     assert after[-1]["status"] == "completed", after
     assert "".join(e["text"] for e in after if e["type"] == "output") == "still fine\n"
+
+
+# --- two web replicas behind the proxy ---------------------------------------------------------
+
+# Runs in a web container: follow a run's events from that replica itself (127.0.0.1:8000, not
+# through the proxy), with the learner's session cookie, and print them.
+FOLLOW_HERE = """
+import json, sys, httpx
+cookie, run_id = sys.argv[1], sys.argv[2]
+with httpx.stream("GET", f"http://127.0.0.1:8000/api/runs/{run_id}/events", timeout=180,
+                  headers={"cookie": cookie}) as response:
+    for line in response.iter_lines():
+        if line.startswith("data: "):
+            print(line[6:], flush=True)
+"""
+REPLICA = (
+    "import json, urllib.request as u; "
+    "print(json.load(u.urlopen('http://127.0.0.1:8000/livez', timeout=10))['replica'])"
+)
+TICKS = "import time\nfor i in range({n}):\n    print('tick', i, flush=True)\n    time.sleep({s})\n"
+
+
+def _cookie(learner: Learner) -> str:
+    return "; ".join(f"{name}={value}" for name, value in learner.client.cookies.items())
+
+
+def _start(learner: Learner, code: str) -> str:
+    response = learner.post("/api/runs", json={"lesson": LESSON, "code": code, "mode": "run"})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def test_a_run_is_followed_through_either_web_replica(deployment: Deployment) -> None:
+    webs = deployment.containers("web")
+    assert len(webs) == WEBS
+    learner = Learner(deployment.url).sign_up()
+    run_id = _start(learner, TICKS.format(n=6, s=0.5))
+    seen = []
+    for web in webs:  # the run is driven by one of them; both follow it
+        output = web.exec_run(["python", "-c", FOLLOW_HERE, _cookie(learner), run_id])
+        events = [json.loads(line) for line in output.output.decode().splitlines() if line]
+        assert events and events[-1]["type"] == "done", (web.name, events[-3:])
+        assert [e["seq"] for e in events] == list(range(len(events)))
+        seen.append(events)
+    assert seen[0] == seen[1], "the two replicas told the run differently"
+    assert seen[0][-1]["status"] == "completed"
+    # The web app's metrics are behind the public proxy: only with the token.
+    assert httpx.get(f"{deployment.url}/metrics").status_code == 401
+    metrics = httpx.get(
+        f"{deployment.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    assert metrics.status_code == 200 and "torchdojo_web_http_requests_total" in metrics.text
+
+
+def _follow_like_a_browser(
+    deployment: Deployment, learner: Learner, run_id: str, seen: list[dict]
+) -> None:
+    """EventSource's way: on a broken connection, reconnect with the last id it saw."""
+    last = None
+    for _ in range(20):
+        headers = {"Last-Event-ID": str(last)} if last is not None else {}
+        try:
+            with learner.client.stream(
+                "GET", f"/api/runs/{run_id}/events", headers=headers, timeout=120
+            ) as stream:
+                for line in stream.iter_lines():
+                    if line.startswith("id: "):
+                        last = int(line[4:])
+                    elif line.startswith("data: "):
+                        seen.append(json.loads(line[6:]))
+                        if seen[-1]["type"] == "done":
+                            return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+
+
+def test_a_web_replica_killed_mid_run_leaves_the_stream_ending_on_the_survivor(
+    deployment: Deployment,
+) -> None:
+    learner = Learner(deployment.url).sign_up()
+    run_id = _start(learner, TICKS.format(n=400, s=0.25))
+    seen: list[dict] = []
+    follower = threading.Thread(
+        target=_follow_like_a_browser, args=(deployment, learner, run_id, seen), daemon=True
+    )
+    follower.start()
+    deadline = time.monotonic() + 60
+    while sum(e["type"] == "output" for e in seen) < 4:
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.2)
+    driver = deployment.psql(f"SELECT driver FROM runs WHERE id = '{run_id}'")
+    replicas = {
+        web.exec_run(["python", "-c", REPLICA]).output.decode().strip(): web
+        for web in deployment.containers("web")
+    }
+    assert driver in replicas, (driver, list(replicas))
+    replicas[driver].kill()
+    follower.join(120)
+    assert not follower.is_alive(), "the stream never ended"
+    done = seen[-1]
+    assert done["type"] == "done" and done["status"] == "internal_error", done
+    assert "server restarted" in done["error"]["message"]
+    seqs = [e["seq"] for e in seen]
+    assert seqs == list(range(len(seqs))), "an event was lost or told twice"
+    # The site goes on: the next run completes (on the survivor, whatever the proxy picks).
+    again = _start(learner, "print('after')")
+    assert learner.events(again)[-1]["status"] == "completed"
+    replicas[driver].start()  # as `restart:` would, for the tests after this one
+    wait_healthy(deployment, ["web"], timeout=300)
+
+
+def test_a_run_waiting_in_the_queue_keeps_its_stream_through_the_proxy(
+    deployment: Deployment,
+) -> None:
+    """Every sandbox busy (a pool of one per runner replica, and one more run than there are
+    replicas): a later run waits in line, its stream quiet but for keep-alive comments, and
+    its one connection through the proxy lasts until its done."""
+    busy = [Learner(deployment.url).sign_up() for _ in range(RUNNERS + 1)]
+    holders = [_start(learner, TICKS.format(n=1, s=25)) for learner in busy]
+    waiting = Learner(deployment.url).sign_up()
+    run_id = _start(waiting, "print('my turn')")
+    lines = []
+    with waiting.client.stream("GET", f"/api/runs/{run_id}/events", timeout=180) as stream:
+        for line in stream.iter_lines():
+            lines.append(line)
+            if line.startswith("data: ") and '"type":"done"' in line:
+                break
+    events = [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
+    assert events[0]["type"] == "queued", events[:3]
+    assert events[-1]["status"] == "completed", events[-1]
+    assert any(line.startswith(":") for line in lines), "no keep-alive while it waited"
+    for learner, holder in zip(busy, holders, strict=True):
+        assert learner.events(holder)[-1]["status"] == "completed"

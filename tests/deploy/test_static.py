@@ -25,7 +25,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 GPU = ROOT / "docker-compose.gpu.yml"
 DOCKERFILES = sorted((ROOT / "docker").glob("*.Dockerfile"))
 SECCOMP = ROOT / "docker" / "runner-seccomp.json"
-REQUIRED_SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD")
+REQUIRED_SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "METRICS_TOKEN")
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -45,17 +45,22 @@ def services(compose: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_services_healthchecks_and_startup_order(services: dict[str, Any]) -> None:
-    assert set(services) >= {"web", "runner", "db", "prestart"}
-    for name in ("web", "runner", "db"):
+    assert set(services) >= {"web", "runner", "db", "prestart", "proxy"}
+    for name in ("web", "runner", "db", "proxy"):
         test = services[name].get("healthcheck", {}).get("test")
         assert test, f"{name} has no healthcheck"
-    assert "/healthz" in " ".join(services["web"]["healthcheck"]["test"])
+    assert "/readyz" in " ".join(services["web"]["healthcheck"]["test"])
     assert "/healthz" in " ".join(services["runner"]["healthcheck"]["test"])
     assert services["prestart"]["depends_on"] == {"db": {"condition": "service_healthy"}}
     assert services["web"]["depends_on"] == {
         "prestart": {"condition": "service_completed_successfully"},
         "runner": {"condition": "service_healthy"},
     }
+    assert services["proxy"]["depends_on"] == {"web": {"condition": "service_healthy"}}
+    # Only the proxy is published; the web replicas sit behind it on an internal network.
+    assert "ports" not in services["web"] and services["proxy"]["ports"]
+    assert set(services["proxy"]["networks"]) == {"edge", "front"}
+    assert "edge" not in services["web"]["networks"]
     assert "prestart.py" in " ".join(services["prestart"]["command"])
     db_volumes = services["db"]["volumes"]
     assert any(v.split(":")[0] == "pgdata" for v in db_volumes), "the database needs its volume"
@@ -272,7 +277,12 @@ def test_docker_compose_accepts_the_files(tmp_path: Path) -> None:
     """The real parser, where it is installed (`make deploy-test` installs it)."""
     no_env_file = tmp_path / "empty.env"  # a developer's own .env must not change the answer
     no_env_file.touch()
-    env = {**os.environ, "SECRET_KEY": "x" * 40, "POSTGRES_PASSWORD": "p" * 24}
+    env = {
+        **os.environ,
+        "SECRET_KEY": "x" * 40,
+        "POSTGRES_PASSWORD": "p" * 24,
+        "METRICS_TOKEN": "m" * 32,
+    }
     for files in (["-f", "docker-compose.yml"], ["-f", "docker-compose.yml", "-f", str(GPU)]):
         result = subprocess.run(
             ["docker-compose", "--env-file", str(no_env_file), *files, "config", "-q"],
