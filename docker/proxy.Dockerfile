@@ -7,7 +7,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends nginx-light \
  && rm -rf /var/lib/apt/lists/* /etc/nginx/sites-enabled /etc/nginx/conf.d/default.conf \
  && useradd --uid 10002 --user-group --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin proxy
+      --shell /usr/sbin/nologin dojo-proxy
 COPY docker/nginx.conf /etc/nginx/nginx.conf
 USER 10002:10002
 EXPOSE 8080
