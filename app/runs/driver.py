@@ -49,12 +49,17 @@ class RunDriver:
         self.ending = ending  # why it is being cancelled (the learner's Stop, superseded, ...)
         self.finishing = finishing  # it is writing its `done`: no cancel may cut that short
         self.pending: list[dict[str, Any]] = []
+        # One batch at a time, in order: were the flusher's batch and the `done`'s stored in
+        # two transactions at once, the later could commit first, and a process reading the
+        # run from the database would see its `done` before the events it ends.
+        self.storing = asyncio.Lock()
         self.started_at = time.monotonic()
         self.last_seq = -1
         self.done: dict[str, Any] | None = None
 
     async def drive(self) -> None:
-        flusher = asyncio.create_task(self._flush_every_while())
+        stop_flushing = asyncio.Event()
+        flusher = asyncio.create_task(self._flush_every_while(stop_flushing))
         try:
             await self._follow_stream()
         except asyncio.CancelledError:
@@ -67,8 +72,9 @@ class RunDriver:
             if self.done is None:
                 await self._handle(self._failed("The connection to the code runner failed", exc))
         finally:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # Not cancelled: a batch being stored is stored (and in order) before the last one.
+            stop_flushing.set()
+            with contextlib.suppress(Exception):
                 await flusher
             with contextlib.suppress(Exception):
                 await self.stream.aclose()  # type: ignore[attr-defined]
@@ -101,20 +107,22 @@ class RunDriver:
             )
         await self.channel.publish(event)
 
-    async def _flush_every_while(self) -> None:
+    async def _flush_every_while(self, stop: asyncio.Event) -> None:
         """Events go to the database in batches, at most FLUSH_EVERY_S after they happen, also
         while the code is quiet: browsers on other web processes see them that soon, and if
         this process dies, little of what browsers have seen is missing afterwards."""
-        while True:
-            await asyncio.sleep(FLUSH_EVERY_S)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), FLUSH_EVERY_S)
             await self._store_safely("storing events failed; retrying")
 
     async def _store_safely(self, what: str) -> None:
-        batch, self.pending = self.pending, []
-        if batch and not await self._in_thread(
-            store.store, self.fanout, self.run.id, batch, what=what
-        ):
-            self.pending[:0] = batch  # not stored: the next flush tries them again
+        async with self.storing:
+            batch, self.pending = self.pending, []
+            if batch and not await self._in_thread(
+                store.store, self.fanout, self.run.id, batch, what=what
+            ):
+                self.pending[:0] = batch  # not stored: the next flush tries them again
 
     async def _in_thread(self, step: Callable[..., Any], *args: Any, what: str) -> bool:
         """A database step in a worker thread, with its own session. False if it failed (it is
