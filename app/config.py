@@ -43,6 +43,13 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL: a SQLite file by default, postgresql+psycopg://… deployed "
         "(also read from `DATABASE_URL`)",
     )
+    database_connections: int = Field(
+        30,
+        ge=2,
+        le=1000,
+        description="PostgreSQL connections one web process may hold; all replicas together "
+        "stay under the server's max_connections",
+    )
     content_dir: Path = Field(ROOT / "content", description="the folder of courses")
     content_check_file: Path = Field(
         ROOT / "var" / "content-check.json",

@@ -1,4 +1,7 @@
-"""A live run's events in memory, for every browser this process serves that follows it."""
+"""A live run's events in memory, for every browser this process serves that follows it.
+
+The process driving the run publishes into it as events come from the runner; any other process
+fills its own copy from the database, once for all its followers (`RunManager._mirror`)."""
 
 from __future__ import annotations
 
@@ -21,10 +24,18 @@ class RunChannel:
             self.done = self.done or event["type"] == "done"
             self.changed.notify_all()
 
+    async def close(self) -> None:
+        """No more events will come (the run ended, or its copy broke: followers reconnect)."""
+        async with self.changed:
+            self.done = True
+            self.changed.notify_all()
+
     def _past(self, index: int) -> Callable[[], bool]:
         return lambda: len(self.events) > index or self.done
 
     async def follow(self, after_seq: int) -> AsyncIterator[dict[str, Any]]:
+        """The events after `after_seq`, and the `done` whatever its number (a run ended for a
+        dead driver may number it below what a browser saw live)."""
         index = 0
         while True:
             async with self.changed:
@@ -33,7 +44,7 @@ class RunChannel:
                 finished = self.done
             index += len(batch)
             for event in batch:
-                if event["seq"] > after_seq:
+                if event["seq"] > after_seq or event["type"] == "done":
                     yield event
             if finished and index >= len(self.events):
                 return

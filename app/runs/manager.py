@@ -5,8 +5,9 @@ A run is driven by the process that started it (`RunDriver`), which says so in t
 every few seconds (the heartbeat). A learner has one active run: a start supersedes the one
 still going, wherever it runs (in this process: cancelled here; in another: it is asked to, over
 the fanout; a run whose driver died: ended in the database). A browser following a run this
-process drives reads it from memory; one following a run another process drives reads it from
-the database, woken by the fanout as each batch is stored.
+process drives reads it from memory; for a run another process drives, this process reads it
+from the database once for all its followers (a mirror channel, woken by the fanout as each
+batch is stored), so a thousand browsers cost as many queries as one.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class RunManager:
         self.replica = uuid.uuid4().hex[:16]  # this process, as the database names drivers
         self.channels: dict[str, RunChannel] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.mirrors: dict[str, asyncio.Task[None]] = {}  # runs other processes drive
         # One start at a time per learner in this process (across processes: a row lock).
         self.starting: dict[int, asyncio.Lock] = {}
         # Why a run is being cancelled, when it is not the learner's own Stop.
@@ -190,6 +192,9 @@ class RunManager:
         )
         for run_id in list(self.tasks):
             await self.cancel(run_id, status="internal_error", error=stopping)
+        for mirror in list(self.mirrors.values()):
+            mirror.cancel()
+        await asyncio.gather(*self.mirrors.values(), return_exceptions=True)
 
     def recover(self) -> int:
         """At start-up (and every heartbeat): runs whose driver went quiet (a killed process)
@@ -220,27 +225,54 @@ class RunManager:
     # -- following --
 
     async def follow(self, run_id: str, after_seq: int = -1) -> AsyncIterator[dict[str, Any]]:
-        """Every event after `after_seq`: from memory while this process drives the run, else
-        from the database as it is stored (woken by the fanout), until its `done`."""
-        channel = self.channels.get(run_id)
-        if channel is not None:
-            async for event in channel.follow(after_seq):
-                yield event
-            return
-        last = after_seq
-        while True:
-            async with self.fanout.waiting_for(run_id) as stored:
-                rows = await self._db(store.events_after, self.fanout, run_id, last)
-                for row in rows:
-                    yield row
-                    if row["type"] == "done":
-                        return
-                    last = max(last, row["seq"])
-                if not rows and not await self._db(_exists, run_id):
-                    return
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(POLL_S):
-                        await stored.wait()
+        """Every event after `after_seq`, until its `done`: from memory while this process
+        drives the run, else from this process's mirror of what the database holds."""
+        channel = self.channels.get(run_id) or self._mirror(run_id)
+        async for event in channel.follow(after_seq):
+            yield event
+
+    def _mirror(self, run_id: str) -> RunChannel:
+        """A channel this process fills from the database, for a run it does not drive."""
+        channel = self.channels[run_id] = RunChannel()
+        task = asyncio.create_task(self._copy_from_db(run_id, channel))
+        self.mirrors[run_id] = task
+        task.add_done_callback(lambda _: self._forget_mirror(run_id, channel))
+        return channel
+
+    async def _copy_from_db(self, run_id: str, channel: RunChannel) -> None:
+        last = -1
+        try:
+            while True:
+                async with self.fanout.waiting_for(run_id) as stored:
+                    rows = await self._db(store.events_after, self.fanout, run_id, last)
+                    for row in rows:
+                        await channel.publish(row)
+                        if row["type"] == "done":
+                            return
+                        last = max(last, row["seq"])
+                    if not rows and not await self._db(_exists, run_id):
+                        return  # deleted (purged): nothing more will come
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(POLL_S):
+                            await stored.wait()
+        except Exception:
+            # Its followers' streams end without a `done`; their browsers reconnect (after
+            # their Last-Event-ID) to a fresh mirror.
+            log.exception("reading run %s from the database failed", run_id)
+            if self.channels.get(run_id) is channel:
+                del self.channels[run_id]
+        finally:
+            await channel.close()
+
+    def _forget_mirror(self, run_id: str, channel: RunChannel) -> None:
+        self.mirrors.pop(run_id, None)
+
+        def drop() -> None:
+            if self.channels.get(run_id) is channel:
+                del self.channels[run_id]
+
+        with contextlib.suppress(RuntimeError):  # the loop is closing
+            asyncio.get_running_loop().call_later(KEEP_FINISHED_S, drop)
 
     async def _db(self, step: Any, *args: Any, **kwargs: Any) -> Any:
         """A database step in a worker thread, with a session of its own."""
