@@ -4,12 +4,8 @@ database that is a real SQLite file or a real PostgreSQL server started here."""
 from __future__ import annotations
 
 import os
-import re
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,103 +14,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.postgres import Postgres, free_port, postgres_server
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Postgres:
-    url: str
-    data: Path
-    bin: Path
-
-    def fresh_database(self) -> str:
-        """The URL of a new, empty database on this server (for a test's own schema)."""
-        name = f"t{time.monotonic_ns()}"
-        self.psql(f"CREATE DATABASE {name}")
-        return self.url.rsplit("/", 1)[0] + f"/{name}"
-
-    def psql(self, sql: str) -> str:
-        port = re.search(r":(\d+)/", self.url).group(1)  # type: ignore[union-attr]
-        return subprocess.run(
-            [
-                str(self.bin / "psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                port,
-                "-U",
-                "postgres",
-                "-d",
-                "torchdojo",
-                "-tAc",
-                sql,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-
-
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
-    """A throwaway PostgreSQL server on a loopback port (the Debian package's binaries)."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not found:
-        pytest.fail("PostgreSQL is not installed: scripts/system-deps.sh test installs it")
-    bin_dir = found[-1].parent
-    # Not under pytest's tmp folder: that is private to root, and postgres runs as its own user.
-    data = Path(tempfile.mkdtemp(prefix="torchdojo-pg-")) / "data"
-    port = free_port()
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:  # postgres refuses to run as root
-        shutil.chown(data.parent, "postgres", "postgres")
-        as_postgres = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
-    subprocess.run(
-        [*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            *as_postgres,
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-w",
-            "-l",
-            str(data.parent / "log"),
-            "-o",
-            f"-p {port} -h 127.0.0.1 -k {data.parent}",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            str(bin_dir / "createdb"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-U",
-            "postgres",
-            "torchdojo",
-        ],
-        check=True,
-    )
-    yield Postgres(f"postgresql+psycopg://postgres@127.0.0.1:{port}/torchdojo", data, bin_dir)
-    subprocess.run(
-        [*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-        capture_output=True,
-    )
-    shutil.rmtree(data.parent, ignore_errors=True)
+def postgres() -> Iterator[Postgres]:
+    with postgres_server() as server:
+        yield server
 
 
 @dataclass
