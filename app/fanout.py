@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 log = logging.getLogger("app.fanout")
 CHANNEL = "torchdojo"
 POLL_S = 1.0
+IDS_PER_WORD = 200  # run ids (32 hex digits and a comma) in one notification: under 8000 bytes
 
 Handler = Callable[[str, str], Coroutine[Any, Any, None]]  # (kind, run id)
 
@@ -57,6 +58,12 @@ class Fanout:
 
         event.listen(session, "after_commit", committed, once=True)
 
+    def say_many(self, session: Session, kind: str, run_ids: list[str]) -> None:
+        """One word about several runs (the event writer's batch): as few notifications as
+        PostgreSQL's payload limit allows."""
+        for start in range(0, len(run_ids), IDS_PER_WORD):
+            self.say(session, kind, ",".join(run_ids[start : start + IDS_PER_WORD]))
+
     @contextlib.asynccontextmanager
     async def waiting_for(self, run_id: str) -> AsyncIterator[asyncio.Event]:
         """An asyncio.Event set when run `run_id` has new events (wait on it with a timeout)."""
@@ -72,8 +79,9 @@ class Fanout:
     def _heard(self, payload: str) -> None:
         kind, _, run_id = payload.partition(":")
         if kind == "events":
-            for event in self._waiters.get(run_id, ()):
-                event.set()
+            for one in run_id.split(","):
+                for event in self._waiters.get(one, ()):
+                    event.set()
             return
         for handler in self._handlers:
             task: asyncio.Task[None] = asyncio.get_running_loop().create_task(handler(kind, run_id))

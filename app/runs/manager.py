@@ -31,6 +31,7 @@ from app.runners import RUNNER_FAILED, RunnerBusy, RunnerClient
 from app.runs import store
 from app.runs.channel import RunChannel
 from app.runs.driver import RunDriver
+from app.runs.writer import EventWriter
 from runner import logs
 from runner.protocol import DoneStatus, ErrorInfo, RunMode
 
@@ -61,6 +62,7 @@ class RunManager:
         self.metrics.track_active_runs(lambda: len(self.tasks))
         self.fanout = fanout or Fanout()
         self.fanout.on_word(self._heard)
+        self.writer = EventWriter(sessions, self.fanout)
         self.replica = uuid.uuid4().hex[:16]  # this process, as the database names drivers
         self.channels: dict[str, RunChannel] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -73,8 +75,10 @@ class RunManager:
         self._beating: asyncio.Task[None] | None = None
 
     async def start_background(self) -> None:
-        """The heartbeat of this process's runs, and the sweep that ends dead drivers' runs."""
+        """The heartbeat of this process's runs, the sweep that ends dead drivers' runs, and the
+        writer of every run's events."""
         self._beating = asyncio.create_task(self._heartbeat())
+        await self.writer.start()
 
     def owner_key(self, user_id: int) -> str:
         """The learner as the runner sees them: a stable key that names no account."""
@@ -123,7 +127,7 @@ class RunManager:
             stream,
             channel,
             sessions=self.sessions,
-            fanout=self.fanout,
+            writer=self.writer,
             metrics=self.metrics,
             ending=lambda: self.endings.pop(run.id, ("cancelled", None)),
             finishing=lambda: self.ending.add(run.id),
@@ -195,6 +199,7 @@ class RunManager:
         for mirror in list(self.mirrors.values()):
             mirror.cancel()
         await asyncio.gather(*self.mirrors.values(), return_exceptions=True)
+        await self.writer.close()
 
     def recover(self) -> int:
         """At start-up (and every heartbeat): runs whose driver went quiet (a killed process)

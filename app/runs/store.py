@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.fanout import Fanout
@@ -93,17 +93,33 @@ def delete(session: Session, run_id: str) -> None:
         session.commit()
 
 
-def store(session: Session, fanout: Fanout, run_id: str, events: list[dict[str, Any]]) -> None:
-    """Store a batch of events, count their bytes (the retention budget), and tell every web
-    process (in the same transaction: never before the events are there)."""
+def store(session: Session, fanout: Fanout, batches: dict[str, list[dict[str, Any]]]) -> None:
+    """Store the events of several runs in one transaction (app/runs/writer.py), count their
+    bytes (the retention budget), and tell every web process (in the same transaction: never
+    before the events are there)."""
     import json
 
-    size = sum(len(json.dumps(e, separators=(",", ":"))) for e in events)
-    session.add_all(RunEvent(run_id=run_id, seq=e["seq"], type=e["type"], data=e) for e in events)
+    rows = [
+        {"run_id": run_id, "seq": e["seq"], "type": e["type"], "data": e}
+        for run_id, events in batches.items()
+        for e in events
+    ]
+    # Core, on the tables: one executemany each, no ORM objects to build.
+    events_table, runs = cast(Table, RunEvent.__table__), cast(Table, Run.__table__)
+    session.execute(insert(events_table), rows)
+    # In the order of their ids, as every transaction that updates several runs locks them
+    # (the heartbeat too): two in opposite orders would deadlock.
+    sizes = [
+        {"run": run_id, "size": sum(len(json.dumps(e, separators=(",", ":"))) for e in events)}
+        for run_id, events in sorted(batches.items())
+    ]
     session.execute(
-        update(Run).where(Run.id == run_id).values(events_bytes=Run.events_bytes + size)
+        update(runs)
+        .where(runs.c.id == bindparam("run"))
+        .values(events_bytes=runs.c.events_bytes + bindparam("size")),
+        sizes,
     )
-    fanout.say(session, "events", run_id)
+    fanout.say_many(session, "events", list(batches))
     session.commit()
 
 
@@ -143,6 +159,10 @@ def settle(session: Session, run: Run, done: dict[str, Any]) -> None:
 def heartbeat(session: Session, driver: str, run_ids: list[str]) -> None:
     """This driver is alive, and still drives these runs."""
     if run_ids:
+        # Locked in the order of their ids first, as the event writer locks them (store).
+        session.execute(
+            select(Run.id).where(Run.id.in_(run_ids)).order_by(Run.id).with_for_update()
+        ).all()
         session.execute(update(Run).where(Run.id.in_(run_ids)).values(heartbeat_at=now()))
         session.commit()
 
@@ -153,20 +173,23 @@ def events_after(
     """A run's stored events after `after_seq`. A run whose driver is gone but that never stored
     its `done` gets one now, so no browser waits forever; a `done` is sent even when the browser
     has seen past its number (it saw events the dead driver never stored)."""
-    rows = list(
-        session.scalars(
-            select(RunEvent.data)
-            .where(RunEvent.run_id == run_id, RunEvent.seq > after_seq)
-            .order_by(RunEvent.seq)
-        ).all()
+    query = (
+        select(RunEvent.data)
+        .where(RunEvent.run_id == run_id, RunEvent.seq > after_seq)
+        .order_by(RunEvent.seq)
     )
+    rows = list(session.scalars(query).all())
     if any(row["type"] == "done" for row in rows):
         return rows
     stored_done = session.scalar(
         select(RunEvent.data).where(RunEvent.run_id == run_id, RunEvent.type == "done")
     )
     if stored_done is not None:
-        return [*rows, stored_done]
+        if stored_done["seq"] > after_seq:
+            # Stored since the first read (each statement sees what is committed by then):
+            # read again, so the events stored with it, or just before it, come too.
+            return list(session.scalars(query).all())
+        return [*rows, stored_done]  # numbered below what the browser saw (a dead driver)
     run = session.get(Run, run_id)
     if run is not None and run.status == "running" and not _alive(run.heartbeat_at):
         rows.append(end_orphan(session, fanout, run))
