@@ -13,11 +13,14 @@ keeps the file's size and modification time).
 from __future__ import annotations
 
 import ast
+import contextlib
 import difflib
 import hashlib
 import io
+import os
 import re
 import threading
+import time
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
@@ -644,6 +647,47 @@ def collect(paths: list[Path]) -> tuple[list[Course], list[ContentError]]:
                     course = _load_course(child, errors)
                     courses.extend([course] if course else [])
     return courses, errors
+
+
+class ContentCache:
+    """What `collect([root])` gives, remembered while no file under `root` changes.
+
+    Each call stats the tree (a few dozen files: well under a millisecond) and reuses the last
+    result when every file's mtime and size are as they were. A tree touched in the last
+    `settle_s` is collected again on every call (each file's parse is still cached by its
+    bytes, above): an edit that kept the size within the clock's granularity is not missed.
+    So a lesson page costs no parsing, and an instructor's edit shows on the next request."""
+
+    def __init__(self, root: Path, settle_s: float = 2.0) -> None:
+        self.root, self.settle_s = root, settle_s
+        self._lock = threading.Lock()
+        self._stamp: tuple[tuple[str, int, int], ...] | None = None
+        self._value: tuple[list[Course], list[ContentError]] = ([], [])
+
+    def get(self) -> tuple[list[Course], list[ContentError]]:
+        stamp = _tree_stamp(self.root)
+        newest = max((mtime for _, mtime, _ in stamp), default=0) / 1e9
+        settled = time.time() - newest > self.settle_s
+        with self._lock:
+            if stamp != self._stamp or not settled:
+                self._value = collect([self.root])
+                self._stamp = stamp
+            return self._value
+
+
+def _tree_stamp(root: Path) -> tuple[tuple[str, int, int], ...]:
+    found: list[tuple[str, int, int]] = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            try:
+                stat = os.stat(os.path.join(folder, name))
+            except OSError:  # removed meanwhile
+                continue
+            found.append((os.path.join(folder, name), stat.st_mtime_ns, stat.st_size))
+        with contextlib.suppress(OSError):  # a folder removed meanwhile
+            found.append((folder, os.stat(folder).st_mtime_ns, len(dirs)))
+    return tuple(found)
 
 
 def load_courses(root: Path | str = "content") -> list[Course]:

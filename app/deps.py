@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.content import Course, collect
+from app.content import Course
 
 if TYPE_CHECKING:
     from app.runs import RunManager
@@ -36,8 +36,8 @@ def get_settings_dep(request: Request) -> Settings:
 def get_courses(request: Request) -> list[Course]:
     """The valid courses and lessons. A broken lesson (say, one an instructor is still writing)
     is left out and logged, never a reason to fail the learner's page."""
-    # Cached per file by mtime: cheap per request, and edits show up without a restart.
-    courses, errors = collect([request.app.state.settings.content_dir])
+    # Cached while no file changes (app/content.ContentCache): edits show without a restart.
+    courses, errors = request.app.state.content.get()
     request.app.state.content_errors = errors
     reported: set[str] = request.app.state.__dict__.setdefault("_content_errors_logged", set())
     for error in errors:

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from app.config import ROOT, Settings, get_settings
+from app.content import ContentCache
 from app.db import make_engine, make_sessionmaker, migrate
 from app.fanout import make_fanout
 from app.metrics import RequestMetrics, WebMetrics
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="torchdojo", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.content = ContentCache(settings.content_dir)
     app.state.sessions = sessions
     app.state.metrics = metrics
     app.add_middleware(
