@@ -8,10 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 
 from app.config import ROOT
 
@@ -69,13 +70,21 @@ def migrate(url: str) -> None:
     command.upgrade(config, "head")
 
 
-async def in_thread(session: Session, work: Callable[..., T], *args: Any) -> T:
+async def in_thread(
+    session: Session,
+    work: Callable[..., T],
+    *args: Any,
+    limiter: anyio.CapacityLimiter | None = None,
+) -> T:
     """Run `work(session, *args)` in a worker thread and end its transaction there.
 
     The one rule that keeps the site from deadlocking under a crowd: a request holds a database
     connection only while a thread is running its queries, never while it waits (for a thread,
     for the runner, for the next event). An async route does every database step this way;
-    a sync one runs in a thread already and ends its transactions before it returns."""
+    a sync one runs in a thread already and ends its transactions before it returns.
+
+    `limiter`: a pool of threads of its own (a crowd of one kind of request then queues there,
+    not in front of everyone else's); default, the app's shared one."""
 
     def step() -> T:
         try:
@@ -84,7 +93,7 @@ async def in_thread(session: Session, work: Callable[..., T], *args: Any) -> T:
             if session.in_transaction():
                 session.rollback()  # what was not committed is nothing; the connection goes back
 
-    return await run_in_threadpool(step)
+    return await anyio.to_thread.run_sync(step, limiter=limiter)
 
 
 class ReleasingRoute(APIRoute):

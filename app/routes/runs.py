@@ -9,10 +9,12 @@ import re
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException
+import anyio
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
-from app.auth import CurrentUser, verify_csrf
+from app.auth import CurrentUser, current_user, require_user, verify_csrf
 from app.db import ReleasingRoute, in_thread
 from app.deps import CoursesDep, RunsDep, SessionDep, SettingsDep
 from app.models import Run
@@ -25,6 +27,7 @@ from app.schemas import RunCreate, RunCreated, RunPublic
 router = APIRouter(prefix="/api/runs", tags=["runs"], route_class=ReleasingRoute)
 RUN_ID = re.compile(r"[0-9a-f]{32}")
 KEEPALIVE_S = 15.0
+STREAM_OPENS = 8  # threads that check the streams being opened (see run_events)
 
 
 def own_run(db: SessionDep, run_id: str, user_id: int) -> Run:
@@ -34,6 +37,11 @@ def own_run(db: SessionDep, run_id: str, user_id: int) -> Run:
     if run is None or run.user_id != user_id:  # another learner's run does not exist for you
         raise HTTPException(404, "No such run.")
     return run
+
+
+def _follower_check(db: Session, request: Request, run_id: str) -> None:
+    """The signed-in learner, and their run (one thread hop for both)."""
+    own_run(db, run_id, require_user(current_user(request, db)).id)
 
 
 @router.post(
@@ -79,13 +87,18 @@ def get_run(run_id: str, user: CurrentUser, db: SessionDep) -> RunPublic:
 )
 async def run_events(
     run_id: str,
-    user: CurrentUser,
+    request: Request,
     db: SessionDep,
     runs: RunsDep,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-sent events: what is stored first, then live; resumes after Last-Event-ID."""
-    await in_thread(db, own_run, run_id, user.id)
+    # Checked in a pool of threads of the streams' own: a class whose browsers all open their
+    # streams at once queues there, not in front of everyone's pages.
+    opens = request.app.state.__dict__.get("stream_opens")
+    if opens is None:
+        opens = request.app.state.stream_opens = anyio.CapacityLimiter(STREAM_OPENS)
+    await in_thread(db, _follower_check, request, run_id, limiter=opens)
     try:
         after = int(last_event_id) if last_event_id is not None else -1
     except ValueError:
