@@ -48,10 +48,11 @@ format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## bench: the runner's and the web app's figures (see README; ~15 min, on a quiet machine)
+## bench: the runner's, the web app's and the crowd's figures (see README; ~20 min, quiet machine)
 bench: setup
 	$(BIN)/python bench/runner_bench.py
 	$(BIN)/python bench/web_bench.py
+	$(BIN)/python bench/crowd_bench.py
 
 ## content-check: prove every lesson's solution passes and every starter fails, in the sandbox
 content-check: setup
