@@ -18,6 +18,9 @@ waits until ``/healthz`` shows a warm sandbox, and measures over real HTTP:
    time. Meanwhile another learner loads the lesson page every ~0.5 s until the class is done;
    reports that page's load time (whole body), p50 and p95. With a pool of 2 the runs queue,
    so each may take up to 15 minutes.
+4. Sign-in with a wrong password, for a real account and for an address with no account,
+   interleaved, ``--samples`` each: the two p50s must be within 0.8-1.25x of each other, or
+   timing would tell which accounts exist.
 
 Progress goes to stderr; the Markdown table (metric, measured, target, met) to stdout;
 everything, raw samples included, to JSON (default bench/results/web.json), and the app's log
@@ -125,6 +128,8 @@ def running_app(keep_log: Path) -> Iterator[str]:
         "TORCHDOJO_RUNNER_POOL_SIZE": str(POOL_SIZE),
         "TORCHDOJO_RUNS_PER_MINUTE": "100000",
         "TORCHDOJO_SIGNUPS_PER_ADDRESS": "100000",
+        "TORCHDOJO_SIGNIN_FAILURES_PER_ACCOUNT": "100000",  # 4. signs in wrongly on purpose
+        "TORCHDOJO_SIGNIN_FAILURES_PER_ADDRESS": "100000",
     }
     command = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port)]
@@ -188,7 +193,7 @@ class Learner:
         self.client = httpx.Client(
             base_url=url, timeout=httpx.Timeout(30, read=CLASS_RUN_TIMEOUT_S)
         )
-        email = f"{name}-{secrets.token_hex(4)}@example.com"
+        email = self.email = f"{name}-{secrets.token_hex(4)}@example.com"
         csrf = self._csrf()
         response = self.client.post(
             "/signup",
@@ -414,6 +419,43 @@ def measure_class(url: str, count: int) -> dict[str, Any]:
     }
 
 
+# --- 4. sign-in: the same time whether the account exists or not ------------------------------
+
+
+def measure_signin(url: str, samples: int) -> dict[str, Any]:
+    """Wrong passwords for a real account and for an address with no account, interleaved:
+    were the unknown one faster (no password hash to check), timing would tell which exist."""
+    real = Learner(url, "signin-real")
+    known = real.email
+    real.close()
+    client = httpx.Client(base_url=url, timeout=30)
+    times: dict[str, list[float]] = {"real": [], "unknown": []}
+    try:
+        for index in range(samples * 2):
+            kind = "real" if index % 2 == 0 else "unknown"
+            email = known if kind == "real" else f"nobody-{secrets.token_hex(4)}@example.com"
+            client.cookies.clear()
+            csrf = client.get("/api/session").json()["csrf_token"]
+            start = time.perf_counter()
+            response = client.post(
+                "/login", data={"email": email, "password": "wrong password", "csrf_token": csrf}
+            )
+            times[kind].append(time.perf_counter() - start)
+            if response.status_code not in (400, 401, 403):
+                raise RuntimeError(f"a wrong password got {response.status_code}")
+    finally:
+        client.close()
+    real_s, unknown_s = summarize(times["real"]), summarize(times["unknown"])
+    ratio = unknown_s["p50_ms"] / real_s["p50_ms"] if real_s["p50_ms"] else 0.0
+    return {
+        "real_account": real_s,
+        "unknown_account": unknown_s,
+        "unknown_over_real_p50": round(ratio, 3),
+        "target": "unknown / real within 0.8-1.25",
+        "met": 0.8 <= ratio <= 1.25,
+    }
+
+
 # --- report ---------------------------------------------------------------------------------------
 
 
@@ -469,6 +511,16 @@ def markdown_table(results: dict[str, Any]) -> str:
             p50_p95(during, with_max=True),
         ),
     ]
+    signin = results["signin"]
+    rows.append(
+        (
+            "sign-in, wrong password: real account / unknown address, p50",
+            f"{signin['real_account']['p50_ms']:.1f} / {signin['unknown_account']['p50_ms']:.1f} "
+            f"ms ({signin['unknown_over_real_p50']:.2f}x)",
+            signin["target"],
+            verdict(signin["met"]),
+        )
+    )
     lines = ["| metric | measured | target | met |", "|---|---|---|---|"]
     for row in rows:
         metric, measured, target, met = (*row, "—", "—")[:4]
@@ -494,6 +546,8 @@ def run_all(samples: int, learners: int, server_log: Path) -> dict[str, Any]:
         results["hi"] = measure_hi(url, samples)
         log(f"{learners} learners check the seed solution at once")
         results["class"] = measure_class(url, learners)
+        log(f"sign-in with a wrong password: {samples} real accounts, {samples} unknown")
+        results["signin"] = measure_signin(url, samples)
     results["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return results
 
