@@ -11,7 +11,7 @@ BUNDLE := static/dist/app.js
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup system-deps lint format typecheck bench content-check clean
+.PHONY: run test setup system-deps lint format bench content-check clean
 
 ## run: set everything up and serve torchdojo at http://$(HOST):$(PORT)
 run: setup

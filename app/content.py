@@ -33,7 +33,6 @@ from app.markdown import render_markdown
 from runner.protocol import RunMode, RunRequest, SandboxLimits, SummarySpec
 
 LESSON_FILES = ("lesson.md", "starter.py", "solution.py", "checks.py")
-PYTHON_FILES = ("starter.py", "solution.py", "checks.py")
 _LESSON_DIR = re.compile(r"^(\d+)-([a-z0-9]+(?:-[a-z0-9]+)*)$")
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _TODO = re.compile(r"\bTODO\s+(\d+)\b")

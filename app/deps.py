@@ -38,7 +38,6 @@ def get_courses(request: Request) -> list[Course]:
     is left out and logged, never a reason to fail the learner's page."""
     # Cached while no file changes (app/content.ContentCache): edits show without a restart.
     courses, errors = request.app.state.content.get()
-    request.app.state.content_errors = errors
     reported: set[str] = request.app.state.__dict__.setdefault("_content_errors_logged", set())
     for error in errors:
         if str(error) not in reported:
