@@ -558,8 +558,37 @@ def _load_lesson(folder: Path, course: str, errors: list[ContentError]) -> Lesso
     )
 
 
-def _is_lesson_dir(path: Path) -> bool:
+# --- finding courses and lessons: the one place that says which folders they are -------------
+
+# Any folder whose name starts with a digit is meant as a lesson (a misnamed one is reported,
+# not skipped); NN-slug is the valid form (_LESSON_DIR), NN-anything its number and name.
+_LESSON_FOLDER = re.compile(r"^(\d+)-(.+)$")
+
+
+def is_lesson_dir(path: Path) -> bool:
     return path.is_dir() and path.name[:1].isdigit()
+
+
+def lesson_dirs(course_dir: Path) -> list[Path]:
+    """The lesson folders of a course folder, in order."""
+    return sorted(p for p in course_dir.iterdir() if is_lesson_dir(p))
+
+
+def lesson_folder_parts(name: str) -> tuple[int, str] | None:
+    """(number, slug) of a lesson folder's name, also of one not validly named: 02-Tensors."""
+    match = _LESSON_FOLDER.match(name)
+    return (int(match.group(1)), match.group(2)) if match else None
+
+
+def course_dirs(root: Path) -> list[Path]:
+    """The course folders under a content root, in the order `collect` reads them: not hidden
+    (. or _), with a course.md or at least one lesson folder."""
+    return [
+        child
+        for child in sorted(p for p in root.iterdir() if p.is_dir())
+        if not child.name.startswith((".", "_"))
+        and ((child / "course.md").is_file() or any(map(is_lesson_dir, child.iterdir())))
+    ]
 
 
 def _load_course(
@@ -590,7 +619,7 @@ def _load_course(
 
     lessons: list[Lesson] = []
     numbers: dict[int, Path] = {}
-    folders = [only] if only else sorted(p for p in folder.iterdir() if _is_lesson_dir(p))
+    folders = [only] if only else sorted(p for p in folder.iterdir() if is_lesson_dir(p))
     for lesson_dir in folders:
         lesson = _load_lesson(lesson_dir, folder.name, errors)
         if lesson is None:
@@ -639,12 +668,9 @@ def collect(paths: list[Path]) -> tuple[list[Course], list[ContentError]]:
             course = _load_course(path, errors)
             courses.extend([course] if course else [])
         else:
-            for child in sorted(p for p in path.iterdir() if p.is_dir()):
-                if child.name.startswith((".", "_")):
-                    continue
-                if (child / "course.md").is_file() or any(map(_is_lesson_dir, child.iterdir())):
-                    course = _load_course(child, errors)
-                    courses.extend([course] if course else [])
+            for child in course_dirs(path):
+                course = _load_course(child, errors)
+                courses.extend([course] if course else [])
     return courses, errors
 
 

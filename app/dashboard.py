@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,14 +28,22 @@ from typing import Any
 from sqlalchemy import Select, Subquery, and_, case, distinct, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.content import ContentError, Course, Lesson, collect
+from app.content import (
+    ContentError,
+    Course,
+    Lesson,
+    collect,
+    course_dirs,
+    is_lesson_dir,
+    lesson_dirs,
+    lesson_folder_parts,
+)
 from app.content_check import CheckRecord, CheckRecords, lesson_digest, record_key
 from app.models import Progress, Run, RunEvent, User
 
 TOP_CHECKS = 3  # failing checks shown per lesson
 TOP_MESSAGES = 2  # messages shown per failing check
 MESSAGE_CHARS = 240  # messages are grouped (and shown) by their beginning
-_LESSON_DIR = re.compile(r"^(\d+)-(.+)$")
 
 
 # --- the lessons on disk --------------------------------------------------------------------
@@ -152,24 +159,6 @@ def _recorded_problem(text: str) -> Problem:
     return Problem(file, int(line) if line.isdigit() else None, message)
 
 
-def _course_dirs(root: Path) -> list[Path]:
-    """The course folders under a content root, in the order ``collect`` reads them."""
-    return [
-        child
-        for child in sorted(p for p in root.iterdir() if p.is_dir())
-        if not child.name.startswith((".", "_"))
-        and ((child / "course.md").is_file() or any(_is_lesson_dir(p) for p in child.iterdir()))
-    ]
-
-
-def _is_lesson_dir(path: Path) -> bool:
-    return path.is_dir() and path.name[:1].isdigit()
-
-
-def lesson_dirs(course_dir: Path) -> list[Path]:
-    return sorted(p for p in course_dir.iterdir() if _is_lesson_dir(p))
-
-
 def lesson_rows(content_dir: Path, records: CheckRecords) -> list[CourseRows]:
     """Every course and every lesson folder in it, loading or not, in course order."""
     if not content_dir.is_dir():
@@ -178,13 +167,13 @@ def lesson_rows(content_dir: Path, records: CheckRecords) -> list[CourseRows]:
     by_dir: dict[Path, Course] = {course.path: course for course in courses}
     loaded_records = records.load()
     sections = []
-    for course_dir in _course_dirs(content_dir):
+    for course_dir in course_dirs(content_dir):
         course = by_dir.get(course_dir)
         lessons = {lesson.path: lesson for lesson in course.lessons} if course else {}
         course_problems = [
             _problem(e, course_dir)
             for e in errors
-            if e.path == course_dir or (e.path.parent == course_dir and not _is_lesson_dir(e.path))
+            if e.path == course_dir or (e.path.parent == course_dir and not is_lesson_dir(e.path))
         ]
         rows = []
         for folder in lesson_dirs(course_dir):
@@ -212,10 +201,9 @@ def _row(
     records: CheckRecords,
     loaded_records: dict[str, list[CheckRecord]],
 ) -> LessonRow:
-    match = _LESSON_DIR.match(folder.name)
-    slug = match.group(2) if match else folder.name
-    number = int(match.group(1)) if match else None
-    key = f"{course_dir.name}/{slug}" if match else None
+    parts = lesson_folder_parts(folder.name)
+    number, slug = parts if parts else (None, folder.name)
+    key = f"{course_dir.name}/{slug}" if parts else None
     if lesson is not None:
         return LessonRow(
             course=course_dir.name,
@@ -443,12 +431,12 @@ def find_lesson_dir(content_dir: Path, course: str, lesson: str) -> Path | None:
     Only folders found by listing the content are candidates: a request never builds a path."""
     if not content_dir.is_dir():
         return None
-    course_dir = next((d for d in _course_dirs(content_dir) if d.name == course), None)
+    course_dir = next((d for d in course_dirs(content_dir) if d.name == course), None)
     if course_dir is None:
         return None
     for folder in lesson_dirs(course_dir):
-        match = _LESSON_DIR.match(folder.name)
-        if folder.name == lesson or (match and match.group(2) == lesson):
+        parts = lesson_folder_parts(folder.name)
+        if folder.name == lesson or (parts and parts[1] == lesson):
             return folder
     return None
 
