@@ -10,7 +10,7 @@ def _serve(args: argparse.Namespace) -> int:
     import ipaddress
 
     from app.config import DEV_SECRET, get_settings
-    from runner import logs
+    from runner import configure_logging, serve_app
 
     settings = get_settings()
     try:
@@ -27,8 +27,8 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    logs.configure(settings.log_level, settings.log_format)
-    logs.serve(
+    configure_logging(settings.log_level, settings.log_format)
+    serve_app(
         "app.main:create_app",
         args.host,
         args.port,

@@ -30,7 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.markdown import render_markdown
-from runner.protocol import RunMode, RunRequest, SandboxLimits, SummarySpec
+from runner import RunMode, RunRequest, SandboxLimits, SummarySpec
 
 LESSON_FILES = ("lesson.md", "starter.py", "solution.py", "checks.py")
 _LESSON_DIR = re.compile(r"^(\d+)-([a-z0-9]+(?:-[a-z0-9]+)*)$")

@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from app.content import CheckInfo, ContentError, Lesson, collect
-from runner.protocol import Done, Event, RunRequest, Summary, Test
+from runner import Done, Event, RunRequest, Summary, Test
 
 if TYPE_CHECKING:
-    from runner.pool import WarmPool
+    from runner import WarmPool
 
 Which = Literal["solution", "starter"]
 WHICH: tuple[Which, ...] = ("solution", "starter")
@@ -111,7 +111,7 @@ async def run_lessons(open_run: Opener, lessons: list[Lesson]) -> list[Outcome]:
 
 async def _run_all(lessons: list[Lesson]) -> list[Outcome]:
     """Every lesson's solution and starter, run concurrently in warm sandboxes."""
-    from runner.pool import WarmPool  # imported here: static checks work without the runner
+    from runner import WarmPool  # imported here: static checks work without the runner
 
     size = max(1, min(2 * len(lessons), os.cpu_count() or 2))
     async with WarmPool(size=size) as pool:
@@ -295,10 +295,10 @@ def _plural(count: int, word: str) -> str:
 def _limits_refused(lesson: Lesson) -> ContentError | None:
     """Limits above what this machine's runner allows: every run of the lesson would be refused
     (the runner service answers 422, the embedded pool the same), so no learner could run it."""
-    from runner.config import get_settings, lesson_maximum
+    from runner import lesson_maximum, runner_settings
 
     limits = lesson.exercise.limits
-    over = limits.above(lesson_maximum(get_settings())) if limits else []
+    over = limits.above(lesson_maximum(runner_settings())) if limits else []
     if not over:
         return None
     return ContentError(

@@ -27,8 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from app.metrics import WebMetrics
-from runner.logs import RUN_ID_HEADER
-from runner.protocol import Done, ErrorInfo, Event, RunRequest, parse_event
+from runner import RUN_ID_HEADER, Done, ErrorInfo, Event, RunRequest, parse_event
 
 log = logging.getLogger("app.runners")
 # What the learner reads when we failed them: what went wrong, that nothing is lost, what to do.
@@ -91,10 +90,9 @@ class LocalRunner:
     """The embedded runner: a WarmPool in this process."""
 
     def __init__(self, pool_size: int | None = None) -> None:
-        from runner.config import get_settings
-        from runner.pool import WarmPool
+        from runner import WarmPool, runner_settings
 
-        self.pool = WarmPool(get_settings(), size=pool_size)
+        self.pool = WarmPool(runner_settings(), size=pool_size)
 
     async def start(self) -> None:
         await self.pool.start(wait=False)
@@ -111,8 +109,7 @@ class LocalRunner:
         }
 
     async def open(self, request: RunRequest, run_id: str | None = None) -> AsyncIterator[Event]:
-        from runner.config import lesson_maximum
-        from runner.pool import PoolBusy
+        from runner import PoolBusy, lesson_maximum
 
         if request.limits and (over := request.limits.above(lesson_maximum(self.pool.settings))):
             return _single(lesson_refused(over))  # as the runner service does: never lowered

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from runner.protocol import RunMode
+from runner import RunMode
 
 
 def valid_code(text: str) -> str:

@@ -47,8 +47,7 @@ from app.deps import SessionDep, SettingsDep
 from app.models import User
 from app.runners import RunnerBusy, RunnerClient
 from app.templating import render
-from runner import logs
-from runner.protocol import Event, RunRequest, SandboxLimits
+from runner import Event, RunRequest, SandboxLimits, current_run_id
 
 log = logging.getLogger("app.instructor")
 router = APIRouter(tags=["instructor"], route_class=ReleasingRoute)
@@ -194,7 +193,7 @@ async def _validate(
     runner: RunnerClient, folder: Path, row: str, settings: Settings, who: str
 ) -> dict[str, Any]:
     run_id = f"validate-{uuid.uuid4().hex[:16]}"
-    logs.run_id.set(run_id)  # this task's own context: on its log lines, and the runner's
+    current_run_id.set(run_id)  # this task's own context: on its log lines, and the runner's
 
     async def open_run(request: RunRequest) -> AsyncIterator[Event]:
         return await runner.open(request, run_id=run_id)

@@ -24,7 +24,7 @@ from app.runners import internal_error
 from app.runs import store
 from app.runs.channel import RunChannel
 from app.runs.writer import EventWriter
-from runner.protocol import Done, DoneStatus, ErrorInfo
+from runner import Done, DoneStatus, ErrorInfo
 
 log = logging.getLogger("app.runs")
 

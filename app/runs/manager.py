@@ -32,8 +32,7 @@ from app.runs import store
 from app.runs.channel import RunChannel
 from app.runs.driver import RunDriver
 from app.runs.writer import EventWriter
-from runner import logs
-from runner.protocol import DoneStatus, ErrorInfo, RunMode
+from runner import DoneStatus, ErrorInfo, RunMode, current_run_id
 
 log = logging.getLogger("app.runs")
 KEEP_FINISHED_S = 120  # finished channels stay in memory this long for late followers
@@ -103,7 +102,7 @@ class RunManager:
                 driver=self.replica,
                 heartbeat_at=store.now(),
             )
-            logs.run_id.set(run.id)  # on every log line from here on, the runner's included
+            current_run_id.set(run.id)  # on every log line from here on, the runner's included
             log.info("run starting", extra={"lesson": lesson_key, "mode": mode})
             going = await self._db(store.create, run, runs_per_minute=self.runs_per_minute)
             for previous in going:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.fanout import Fanout
 from app.models import Progress, Run, RunEvent, User
 from app.runners import RUNNER_FAILED
-from runner.protocol import Done, ErrorInfo
+from runner import Done, ErrorInfo
 
 STALE_S = 15.0  # a driver silent this long is gone: its runs are ended by whoever looks
 SERVER_RESTARTED = "The server restarted while your code ran"
