@@ -481,61 +481,11 @@ def _load_lesson(folder: Path, course: str, errors: list[ContentError]) -> Lesso
         infos, check_errors = read_checks(folder / "checks.py", python["checks.py"].tree)
         errors.extend(check_errors)
         if "starter.py" in python:
-            todos = todo_lines(python["starter.py"].source)
-            errors.extend(
-                ContentError(
-                    folder / "checks.py",
-                    info.line,
-                    f"{info.function} is tied to TODO {info.todo} by its name, but "
-                    f'starter.py has no "# TODO {info.todo}" marker: fix the number in the '
-                    "name or add the TODO.",
-                )
-                for info in infos
-                if info.todo is not None and info.todo not in todos
-            )
-            if infos:  # no checks at all is reported once, above
-                tied = {info.todo for info in infos}
-                errors.extend(
-                    ContentError(
-                        folder / "starter.py",
-                        line,
-                        f"TODO {todo} has no check: add one to checks.py named "
-                        f"test_todo{todo}_..., so the content check proves the starter leaves "
-                        "it undone and a learner sees when it is done.",
-                    )
-                    for todo, line in sorted(todos.items())
-                    if todo not in tied
-                )
+            errors.extend(_todo_problems(folder, infos, python["starter.py"].source))
     summary_line: int | None = None
     limits_line: int | None = None
     if document is not None:
-        meta = document.meta
-        assert isinstance(meta, LessonMeta)
-        summary = meta.exercise.summary
-        if meta.exercise.limits:
-            limits_line = _line_of(document.node, ("exercise", "limits"))
-        if summary:
-            summary_line = _line_of(document.node, ("exercise", "summary", "input_size"))
-        if summary and not all(size > 0 for size in summary.input_size):
-            errors.append(
-                ContentError(
-                    folder / "lesson.md",
-                    summary_line,
-                    f"exercise.summary.input_size is {summary.input_size}, but every size must "
-                    "be a whole number above 0: the batch size, then the shape of one input "
-                    "(e.g. [1, 64] for 64 features).",
-                )
-            )
-        for name in ("starter.py", "solution.py"):
-            if summary and name in python and not _defines(python[name].tree, summary.factory):
-                errors.append(
-                    ContentError(
-                        folder / "lesson.md",
-                        _line_of(document.node, ("exercise", "summary", "factory")),
-                        f'exercise.summary.factory is "{summary.factory}", but {name} defines '
-                        f"no {summary.factory} at its top level: fix the name or define it there.",
-                    )
-                )
+        summary_line, limits_line = _exercise_problems(folder, document, python, errors)
     if len(errors) > before or document is None:
         return None
     meta = document.meta
@@ -556,6 +506,74 @@ def _load_lesson(folder: Path, course: str, errors: list[ContentError]) -> Lesso
         summary_line=summary_line,
         limits_line=limits_line,
     )
+
+
+def _todo_problems(folder: Path, infos: list[CheckInfo], starter: str) -> list[ContentError]:
+    """Checks tied to a TODO the starter lacks, and TODOs no check is tied to."""
+    todos = todo_lines(starter)
+    problems = [
+        ContentError(
+            folder / "checks.py",
+            info.line,
+            f"{info.function} is tied to TODO {info.todo} by its name, but "
+            f'starter.py has no "# TODO {info.todo}" marker: fix the number in the '
+            "name or add the TODO.",
+        )
+        for info in infos
+        if info.todo is not None and info.todo not in todos
+    ]
+    if infos:  # no checks at all is reported once, by read_checks
+        tied = {info.todo for info in infos}
+        problems += [
+            ContentError(
+                folder / "starter.py",
+                line,
+                f"TODO {todo} has no check: add one to checks.py named "
+                f"test_todo{todo}_..., so the content check proves the starter leaves "
+                "it undone and a learner sees when it is done.",
+            )
+            for todo, line in sorted(todos.items())
+            if todo not in tied
+        ]
+    return problems
+
+
+def _exercise_problems(
+    folder: Path,
+    document: _Document,
+    python: dict[str, _PythonFile],
+    errors: list[ContentError],
+) -> tuple[int | None, int | None]:
+    """Problems of the front matter's exercise block (appended to `errors`); returns the lines
+    of its summary's input_size and of its limits, where later errors about them point."""
+    meta = document.meta
+    assert isinstance(meta, LessonMeta)
+    summary = meta.exercise.summary
+    limits_line = _line_of(document.node, ("exercise", "limits")) if meta.exercise.limits else None
+    if not summary:
+        return None, limits_line
+    summary_line = _line_of(document.node, ("exercise", "summary", "input_size"))
+    if not all(size > 0 for size in summary.input_size):
+        errors.append(
+            ContentError(
+                folder / "lesson.md",
+                summary_line,
+                f"exercise.summary.input_size is {summary.input_size}, but every size must "
+                "be a whole number above 0: the batch size, then the shape of one input "
+                "(e.g. [1, 64] for 64 features).",
+            )
+        )
+    for name in ("starter.py", "solution.py"):
+        if name in python and not _defines(python[name].tree, summary.factory):
+            errors.append(
+                ContentError(
+                    folder / "lesson.md",
+                    _line_of(document.node, ("exercise", "summary", "factory")),
+                    f'exercise.summary.factory is "{summary.factory}", but {name} defines '
+                    f"no {summary.factory} at its top level: fix the name or define it there.",
+                )
+            )
+    return summary_line, limits_line
 
 
 # --- finding courses and lessons: the one place that says which folders they are -------------
