@@ -37,7 +37,7 @@ def make_engine(url: str, connections: int = 30) -> Engine:
         )
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(connection, _record):
+        def _sqlite_pragmas(connection: Any, _record: Any) -> None:
             cursor = connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the run writer
             cursor.execute("PRAGMA foreign_keys=ON")

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.content import Course
+from app.content import ContentCache, Course
 
 if TYPE_CHECKING:
     from app.runs import RunManager
@@ -37,7 +37,8 @@ def get_courses(request: Request) -> list[Course]:
     """The valid courses and lessons. A broken lesson (say, one an instructor is still writing)
     is left out and logged, never a reason to fail the learner's page."""
     # Cached while no file changes (app/content.ContentCache): edits show without a restart.
-    courses, errors = request.app.state.content.get()
+    cache: ContentCache = request.app.state.content
+    courses, errors = cache.get()
     reported: set[str] = request.app.state.__dict__.setdefault("_content_errors_logged", set())
     for error in errors:
         if str(error) not in reported:

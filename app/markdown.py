@@ -77,4 +77,5 @@ def _md() -> MarkdownIt:
 
 def render_markdown(text: str) -> str:
     """Lesson Markdown as HTML."""
-    return _md().render(text)
+    html: str = _md().render(text)
+    return html

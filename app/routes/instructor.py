@@ -265,7 +265,8 @@ def _preview_or_404(settings: SettingsDep, course: str, lesson: str) -> Preview:
 
 
 def _code(source: str) -> str:
-    return highlight(source, PythonLexer(), HtmlFormatter(nowrap=True))
+    html: str = highlight(source, PythonLexer(), HtmlFormatter(nowrap=True))
+    return html
 
 
 def _preview_context(preview: Preview) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
@@ -107,7 +107,7 @@ async def run_events(
     async def stream() -> AsyncIterator[str]:
         runs.metrics.open_streams.inc()
         events = runs.follow(run_id, after).__aiter__()
-        next_event: asyncio.Task[dict] | None = None
+        next_event: asyncio.Task[dict[str, Any]] | None = None
         try:
             yield "retry: 1000\n\n"
             while True:

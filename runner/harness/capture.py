@@ -126,6 +126,11 @@ def _report_sink(name: str, step: int | None, value: float, split: str | None) -
 _figures = {"sent": 0, "cap": 20}
 
 
+def open_figures() -> bool:
+    """Whether the code left figures open (shown at the end, as a notebook would)."""
+    return bool(plt.get_fignums())
+
+
 def send_open_figures() -> None:
     for number in plt.get_fignums():
         figure = plt.figure(number)

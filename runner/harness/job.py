@@ -119,7 +119,7 @@ def run_job(job: dict[str, Any]) -> int:
 
     module, error, exit_code = run_learner_code(job["code"])
     capture.flush_curves()
-    if capture.plt.get_fignums():
+    if capture.open_figures():
         capture.send_open_figures()
     if job.get("summary") and error is None:
         capture.send_summary(module.__dict__, job["summary"])

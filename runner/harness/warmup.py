@@ -91,7 +91,7 @@ def close_files() -> None:
     whatever file next gets that number."""
     import matplotlib.font_manager
 
-    matplotlib.font_manager._get_font.cache_clear()
+    matplotlib.font_manager._get_font.cache_clear()  # type: ignore[attr-defined]
     give_back_memory()
 
 
