@@ -64,26 +64,16 @@ LESSON_LIMITS = (
 
 def lesson_refused(over: list[str]) -> Done:
     log.warning("run refused: %s", "; ".join(over))
-    return Done(
-        seq=0,
-        t=0,
-        status="internal_error",
-        duration_ms=0,
-        error=ErrorInfo(type="LessonLimits", message=LESSON_LIMITS.format(over="; ".join(over))),
-    )
+    error = ErrorInfo(type="LessonLimits", message=LESSON_LIMITS.format(over="; ".join(over)))
+    return Done.ending(0, 0.0, "internal_error", error)
 
 
 def internal_error(seq: int, started_at: float, what: str, reason: str = "") -> Done:
     """The run's `done` when the platform failed it; `what` is a sentence for the learner."""
     if reason:
         log.warning("run failed: %s (%s)", what, reason)
-    return Done(
-        seq=seq,
-        t=round(time.monotonic() - started_at, 6),
-        status="internal_error",
-        duration_ms=round((time.monotonic() - started_at) * 1000, 3),
-        error=ErrorInfo(type="RunnerError", message=RUNNER_FAILED.format(what=what)),
-    )
+    error = ErrorInfo(type="RunnerError", message=RUNNER_FAILED.format(what=what))
+    return Done.ending(seq, time.monotonic() - started_at, "internal_error", error)
 
 
 class LocalRunner:

@@ -182,6 +182,21 @@ class Done(_Event):
     tests: TestCounts | None = None
     error: ErrorInfo | None = None
 
+    @classmethod
+    def ending(
+        cls, seq: int, seconds: float, status: DoneStatus, error: ErrorInfo | None = None
+    ) -> Done:
+        """The `done` the platform writes when it ends a run itself (a stop, a failure, a
+        restart), `seconds` after the run was asked for: the one way every part builds one."""
+        seconds = max(seconds, 0.0)
+        return cls(
+            seq=seq,
+            t=round(seconds, 6),
+            status=status,
+            duration_ms=round(seconds * 1000, 3),
+            error=error,
+        )
+
 
 Event = Annotated[
     Queued | Started | Output | Summary | Metric | Figure | Test | Done,

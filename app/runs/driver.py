@@ -113,13 +113,7 @@ class RunDriver:
 
     def _ended(self, status: DoneStatus, error: ErrorInfo | None) -> dict[str, Any]:
         elapsed = time.monotonic() - self.started_at
-        done = Done(
-            seq=self.last_seq + 1,
-            t=round(elapsed, 6),
-            status=status,
-            duration_ms=round(elapsed * 1000, 3),
-            error=error,
-        )
+        done = Done.ending(self.last_seq + 1, elapsed, status, error)
         return done.model_dump(exclude_none=True)
 
     def _failed(self, what: str, exc: BaseException | None) -> dict[str, Any]:

@@ -218,14 +218,10 @@ def end_orphan(session: Session, fanout: Fanout, run: Run) -> dict[str, Any]:
         select(RunEvent.seq).where(RunEvent.run_id == run.id).order_by(RunEvent.seq.desc()).limit(1)
     )
     created = aware(run.created_at) or now()
-    elapsed = max((now() - created).total_seconds(), 0.0)
-    done = Done(
-        seq=(last if last is not None else -1) + 1,
-        t=round(elapsed, 6),
-        status="internal_error",
-        duration_ms=round(elapsed * 1000, 3),
-        error=ErrorInfo(type="ServerRestart", message=RUNNER_FAILED.format(what=SERVER_RESTARTED)),
-    ).model_dump(exclude_none=True)
+    elapsed = (now() - created).total_seconds()
+    error = ErrorInfo(type="ServerRestart", message=RUNNER_FAILED.format(what=SERVER_RESTARTED))
+    seq = (last if last is not None else -1) + 1
+    done = Done.ending(seq, elapsed, "internal_error", error).model_dump(exclude_none=True)
     session.add(RunEvent(run_id=run.id, seq=done["seq"], type="done", data=done))
     run.status = "internal_error"
     run.finished_at = now()

@@ -69,12 +69,9 @@ class RunClock:
 
 def internal_error(clock: RunClock, message: str) -> Done:
     """The run's `done` when the runner failed it; `message` is a sentence for the learner."""
-    return Done(
-        **clock.stamp(),
-        status="internal_error",
-        duration_ms=clock.elapsed_ms(),
-        error=ErrorInfo(type="RunnerError", message=message),
-    )
+    stamp = clock.stamp()
+    error = ErrorInfo(type="RunnerError", message=message)
+    return Done.ending(stamp["seq"], stamp["t"], "internal_error", error)
 
 
 class HarnessResult(BaseModel):
