@@ -70,15 +70,20 @@ def create(session: Session, run: Run, *, runs_per_minute: int) -> list[Going]:
         )
     ]
     session.add(run)
-    progress = session.scalar(
-        select(Progress).where(
-            Progress.user_id == run.user_id, Progress.lesson_key == run.lesson_key
-        )
-    )
-    if progress is None:
-        session.add(Progress(user_id=run.user_id, lesson_key=run.lesson_key, status="started"))
+    progress(session, run.user_id, run.lesson_key)
     session.commit()
     return going
+
+
+def progress(session: Session, user_id: int, lesson_key: str) -> Progress:
+    """The learner's progress row on the lesson, made ("started") on their first run."""
+    row = session.scalar(
+        select(Progress).where(Progress.user_id == user_id, Progress.lesson_key == lesson_key)
+    )
+    if row is None:
+        row = Progress(user_id=user_id, lesson_key=lesson_key, status="started")
+        session.add(row)
+    return row
 
 
 def _alive(heartbeat: datetime | None) -> bool:
@@ -134,14 +139,7 @@ def settle(session: Session, run: Run, done: dict[str, Any]) -> None:
     if tests is not None:
         stored.tests_passed = tests["passed"]
         stored.tests_total = tests["passed"] + tests["failed"] + tests["errors"]
-    progress = session.scalar(
-        select(Progress).where(
-            Progress.user_id == run.user_id, Progress.lesson_key == run.lesson_key
-        )
-    )
-    if progress is None:
-        progress = Progress(user_id=run.user_id, lesson_key=run.lesson_key, status="started")
-        session.add(progress)
+    learner = progress(session, run.user_id, run.lesson_key)
     if run.mode == "check" and tests is not None:
         all_green = (
             done["status"] == "completed"
@@ -149,10 +147,10 @@ def settle(session: Session, run: Run, done: dict[str, Any]) -> None:
             and not (tests["failed"] or tests["errors"])
         )
         if all_green:
-            progress.status = "passed"
+            learner.status = "passed"
         else:
-            progress.failed_checks = (progress.failed_checks or 0) + 1
-    progress.updated_at = now()
+            learner.failed_checks = (learner.failed_checks or 0) + 1
+    learner.updated_at = now()
     session.commit()
 
 
