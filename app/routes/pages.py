@@ -22,7 +22,7 @@ from app.db import ReleasingRoute, in_thread
 from app.deps import CoursesDep, RunsDep, SessionDep, SettingsDep
 from app.models import Progress, User
 from app.routes import drafts
-from app.routes.lessons import lesson_or_404
+from app.routes.lessons import lesson_or_404, may_see_solution
 from app.runners import RunnerBusy
 from app.runs import RateLimited, RunManager
 from app.schemas import valid_code
@@ -61,13 +61,7 @@ def _lesson_context(courses: list[Course], course_slug: str, lesson_slug: str) -
 
 
 def _can_show_solution(db: SessionDep, user: User | None, key: str) -> bool:
-    """The solution endpoint's rule (app/routes/lessons.py): after a failed check, or passed."""
-    if user is None:
-        return False
-    if user.role != "learner":
-        return True
-    progress = _progress(db, user).get(key)
-    return bool(progress and (progress.failed_checks or progress.status == "passed"))
+    return may_see_solution(user, _progress(db, user).get(key) if user else None)
 
 
 def _active_run(db: SessionDep, runs: RunManager, user: User | None, key: str) -> dict[str, str]:

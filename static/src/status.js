@@ -58,9 +58,10 @@ export function describeDone(done) {
 }
 
 /**
- * Whether a finished run opens "Show solution": the server's rule (app/runs.py `_settle` and
- * the solution endpoint) is a Check whose done event carries test counts — a failed check is
- * counted, a passed one marks the lesson passed; both open the solution. A Check stopped
+ * Whether a finished run opens "Show solution", by the server's rule (app/routes/lessons.py
+ * `may_see_solution`, fed by app/runs/store.py `settle`): a Check whose done event carries
+ * test counts — a failed check is counted, a passed one marks the lesson passed; both open
+ * the solution. A Check stopped
  * before its checks ran (Stop, a time limit, a crash) carries none and opens nothing.
  */
 export function opensSolution(done, mode) {
