@@ -61,8 +61,8 @@ export function describeDone(done) {
  * Whether a finished run opens "Show solution", by the server's rule (app/routes/lessons.py
  * `may_see_solution`, fed by app/runs/store.py `settle`): a Check whose done event carries
  * test counts — a failed check is counted, a passed one marks the lesson passed; both open
- * the solution. A Check stopped
- * before its checks ran (Stop, a time limit, a crash) carries none and opens nothing.
+ * the solution. A Check stopped before its checks ran (Stop, a time limit, a crash) carries
+ * none and opens nothing.
  */
 export function opensSolution(done, mode) {
   return mode === "check" && done != null && done.tests != null && typeof done.tests === "object";
