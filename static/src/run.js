@@ -1,6 +1,6 @@
 // Run and Check: POST the code, stream the run's events over SSE, and feed them to the panels.
 import { request } from "./api.js";
-import { INTERNAL_ERROR_DEFAULT } from "./status.js";
+import { INTERNAL_ERROR_DEFAULT, LIMIT_DEFAULTS } from "./status.js";
 
 export class RunController {
   /**
@@ -251,9 +251,7 @@ function noticeEnd(consolePanel, done) {
     (error && error.message) ||
     {
       cancelled: "Run cancelled.",
-      timeout: "Stopped: time limit reached.",
-      memory_limit: "Stopped: memory limit reached.",
-      output_limit: "Stopped: output limit reached.",
+      ...LIMIT_DEFAULTS,
       internal_error: INTERNAL_ERROR_DEFAULT,
     }[done.status] ||
     `Finished: ${done.status}`;

@@ -1,6 +1,8 @@
 // The run status line: `data-run-status` for tests and machines, a sentence for people.
 
-const LIMIT_DEFAULTS = {
+// What each limit's end says when the runner's done carries no message: the status line and
+// the console (run.js) say the same.
+export const LIMIT_DEFAULTS = {
   timeout: "Stopped: your code ran longer than the time limit.",
   memory_limit: "Stopped: your code used more memory than the limit.",
   output_limit: "Stopped: your code printed more output than the limit.",
