@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.app.conftest import ROOT, Server, free_port, start_server
+from tests.support.postgres import free_port
+from tests.support.servers import ROOT, Server, start_server
 
 TORCHDOJO = ROOT / ".venv" / "bin" / "torchdojo"
 PASSWORD = "the admin's long password"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.app.conftest import ROOT, Learner, Server
+from tests.support.servers import ROOT, Learner, Server
 
 SEED = ROOT / "content" / "intro-to-deep-learning" / "01-deep-learning-introduction"
 LESSON = "intro-to-deep-learning/deep-learning-introduction"
@@ -53,7 +53,7 @@ def test_seed_solution_passes_every_check_and_progress_is_saved(
     page = learner.client.get("/").text
     assert "passed" in page
     if server.database_url.startswith("postgresql"):
-        from tests.app.conftest import Postgres  # noqa: F401 -- the same server the app writes to
+        from tests.support.postgres import Postgres  # noqa: F401 -- the same server the app writes to
 
         count = _pg(server, f"SELECT count(*) FROM run_events WHERE run_id = '{run_id}'")
         assert int(count) == len(events)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.app.conftest import ROOT, Server, start_server
+from tests.support.servers import ROOT, Server, start_server
 
 
 @pytest.fixture(scope="module")

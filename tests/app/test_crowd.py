@@ -10,7 +10,7 @@ import time
 
 import httpx
 
-from tests.app.conftest import Learner, Server
+from tests.support.servers import Learner, Server
 
 LESSON_KEY = "intro-to-deep-learning/deep-learning-introduction"
 

@@ -22,7 +22,7 @@ from app.content import load_lesson
 from app.content_check import CheckRecord, CheckRecords, lesson_digest, record_key
 from app.dashboard import check_verdict
 from app.db import make_engine, make_sessionmaker
-from tests.app.conftest import ROOT, Learner, Server, start_server
+from tests.support.servers import ROOT, Learner, Server, start_server
 
 COURSE = "intro-to-deep-learning"
 SEED = ROOT / "content" / COURSE / "01-deep-learning-introduction"

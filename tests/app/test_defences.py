@@ -18,8 +18,8 @@ import pytest
 import app.auth
 from app.auth import AuthError, authenticate
 from app.db import make_engine, make_sessionmaker
-from tests.app.conftest import ROOT, Learner, Server
 from tests.app.test_dashboard import PASSWORD, make_user, row, signed_in
+from tests.support.servers import ROOT, Learner, Server
 
 LESSON = "intro-to-deep-learning/deep-learning-introduction"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.conftest import Learner, Server, start_server
-from tests.runner.conftest import runner_service
+from tests.support.runner import runner_service
+from tests.support.servers import Learner, Server, start_server
 
 LESSON = "intro-to-deep-learning/deep-learning-introduction"
 LOW_MAXIMUM = {"RUNNER_MAX_LIMITS__WALL_S": "30", "RUNNER_POOL_SIZE": "1"}

@@ -12,7 +12,8 @@ from alembic.migration import MigrationContext
 
 from app.db import make_engine, migrate
 from app.models import Base
-from tests.app.conftest import ROOT, Postgres
+from tests.support.postgres import Postgres
+from tests.support.servers import ROOT
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])

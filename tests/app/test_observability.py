@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.app.conftest import ROOT, Learner, Server, start_server
+from tests.support.servers import ROOT, Learner, Server, start_server
 
 LESSON = "intro-to-deep-learning/deep-learning-introduction"
 TOKEN = "metrics-" + "t" * 24

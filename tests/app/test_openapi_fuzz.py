@@ -27,7 +27,7 @@ from schemathesis.checks import not_a_server_error
 
 from app.config import Settings
 from app.main import create_app
-from tests.app.conftest import Learner, Server, start_server
+from tests.support.servers import Learner, Server, start_server
 
 MAX_EXAMPLES = 50
 SEED_LESSON = "intro-to-deep-learning/deep-learning-introduction"

@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 from app.runs import FLUSH_EVERY_S
-from tests.app.conftest import Learner, Postgres, Server, start_server
+from tests.support.postgres import Postgres
+from tests.support.servers import Learner, Server, start_server
 
 LESSON = "intro-to-deep-learning/deep-learning-introduction"
 SLEEPER = "import time\nprint('working on it', flush=True)\ntime.sleep(300)\n"

@@ -16,7 +16,8 @@ from app.auth import create_user
 from app.db import make_engine, make_sessionmaker, migrate
 from app.models import Draft, Progress, Run, RunEvent
 from app.retention import purge
-from tests.app.conftest import ROOT, Postgres
+from tests.support.postgres import Postgres
+from tests.support.servers import ROOT
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 FIGURE = {"type": "figure", "format": "png", "data": "A" * 100_000}

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.conftest import ROOT, Learner, Server, start_server
-from tests.runner.conftest import runner_service as start_runner_service
+from tests.support.runner import runner_service as start_runner_service
+from tests.support.servers import ROOT, Learner, Server, start_server
 
 LESSON = "intro-to-deep-learning/deep-learning-introduction"
 

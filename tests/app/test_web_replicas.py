@@ -14,7 +14,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.app.conftest import Learner, Postgres, Server, start_server
+from tests.support.postgres import Postgres
+from tests.support.servers import Learner, Server, start_server
 
 LESSON = "intro-to-deep-learning/deep-learning-introduction"
 TICKS = "import time\nfor i in range({n}):\n    print('tick', i, flush=True)\n    time.sleep(0.5)\n"

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from typing import Any
 
 import playwright.sync_api as playwright_api
 import pytest
 
-from tests.app.conftest import ROOT, Server, start_server
-
-SHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Headless, and quiet: this machine has no network, so Chromium must not try to reach out.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.servers import ROOT, Server, start_server
 
 
 @pytest.fixture(scope="module")
@@ -45,19 +31,3 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield server
     server.process.terminate()
     server.process.wait(30)
-
-
-def watch(page: Any) -> list[str]:
-    """Record on `page.errors` (and return) the page's script errors and every violation of
-    the Content-Security-Policy (Chromium reports those as console errors): a page that works
-    only without the policy fails its test."""
-    errors: list[str] = []
-
-    def on_console(message: Any) -> None:
-        if message.type == "error" and "Content Security Policy" in message.text:
-            errors.append(message.text)
-
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", on_console)
-    page.errors = errors
-    return errors

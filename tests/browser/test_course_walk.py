@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from app.content import Lesson, load_courses
-from tests.app.conftest import ROOT, Server
-from tests.browser.conftest import SHOTS
 from tests.browser.test_lesson_flow import wait_for_status
+from tests.support.browser import SHOTS
+from tests.support.servers import ROOT, Server
 
 COURSE = next(c for c in load_courses(ROOT / "content") if c.slug == "intro-to-deep-learning")
 CHECKED = "overfitting"  # the one lesson checked on the way: its chart has train and val curves

@@ -14,8 +14,8 @@ import pytest
 
 from app.auth import create_user
 from app.db import make_engine, make_sessionmaker
-from tests.app.conftest import ROOT, Learner, Server, start_server
-from tests.browser.conftest import SHOTS, watch
+from tests.support.browser import SHOTS, watch
+from tests.support.servers import ROOT, Learner, Server, start_server
 
 COURSE = "intro-to-deep-learning"
 SEED = ROOT / "content" / COURSE / "01-deep-learning-introduction"

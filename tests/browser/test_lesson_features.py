@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.app.conftest import Server
-from tests.browser.conftest import SHOTS, watch
 from tests.browser.test_lesson_flow import LESSON_URL, SEED, wait_for_status
+from tests.support.browser import SHOTS, watch
+from tests.support.servers import Server
 
 TIMEOUT_MS = 120_000  # a loaded 2-core machine may queue runs for a while
 PASSWORD = "a long enough password"

@@ -10,8 +10,8 @@ import os
 import shutil
 from typing import Any
 
-from tests.app.conftest import ROOT, Server
-from tests.browser.conftest import SHOTS, watch
+from tests.support.browser import SHOTS, watch
+from tests.support.servers import ROOT, Server
 
 SEED = ROOT / "content" / "intro-to-deep-learning" / "01-deep-learning-introduction"
 LESSON_URL = "/courses/intro-to-deep-learning/deep-learning-introduction"

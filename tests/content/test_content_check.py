@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from app.content_check import main
-from tests.content.conftest import (
+from tests.support.content import (
     ROOT,
     SEED_COURSE,
     SEED_LESSON,
@@ -149,7 +149,7 @@ def test_sandbox_problems_are_reported(tmp_path: Path, capsys: pytest.CaptureFix
     pytest.importorskip("runner.pool")
     import shutil
 
-    from tests.content.conftest import SEED_COURSE
+    from tests.support.content import SEED_COURSE
 
     fails = tmp_path / "solution-fails" / SEED_LESSON
     passes = tmp_path / "starter-passes" / SEED_LESSON

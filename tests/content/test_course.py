@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from app.content import Course, InvalidContent, Lesson, load_courses, todo_lines
-from tests.content.conftest import ROOT
+from tests.support.content import ROOT
 
 COURSE = "intro-to-deep-learning"
 MIN_LESSONS = 7

@@ -13,7 +13,7 @@ import pytest
 
 from app.content import Lesson, load_lesson
 from runner.protocol import Done, Test
-from tests.content.conftest import ROOT, SEED_LESSON
+from tests.support.content import ROOT, SEED_LESSON
 
 pytestmark = pytest.mark.slow  # a warm sandbox pool: about half a minute on two cores
 

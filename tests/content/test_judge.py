@@ -13,7 +13,7 @@ import pytest
 from app.content import ContentError, Lesson, load_lesson
 from app.content_check import Outcome, Which, judge_solution, judge_starter
 from runner.protocol import Done, ErrorInfo, Summary, Test
-from tests.content.conftest import SEED_COURSE, SEED_LESSON
+from tests.support.content import SEED_COURSE, SEED_LESSON
 
 
 @pytest.fixture(scope="module")

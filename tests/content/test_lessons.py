@@ -11,7 +11,7 @@ import pytest
 
 from app.content import InvalidContent, load_courses, load_lesson
 from runner.protocol import SandboxLimits, SummarySpec
-from tests.content.conftest import ROOT, SEED_LESSON, edit
+from tests.support.content import ROOT, SEED_LESSON, edit
 
 SEED_TEXT = Path(__file__).parent / "seed_000.txt"
 # The owner's text as given; tests/content/seed_000.txt is its copy for checkouts without it.

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from app.markdown import render_markdown
-from tests.content.conftest import ROOT
+from tests.support.content import ROOT
 
 # The stylesheet the lesson page links (templates/base.html): hand-written, in the editor's
 # palette, so a token class the renderer emits could go unstyled without this test.

@@ -69,33 +69,22 @@ def engine() -> Iterator[docker.DockerClient]:
         log("using the Docker engine already running on " + SOCKET)
     else:
         install_packages()
-        log("starting dockerd")
-        with DAEMON_LOG.open("ab") as out:
-            subprocess.Popen(
-                [
-                    "dockerd",
-                    "--iptables=false",
-                    "--ip6tables=false",
-                    "--bridge=none",
-                    "--storage-driver=vfs",
-                    f"--host={DOCKER_HOST}",
-                    "--data-root=/tmp/dojo-docker",
-                    "--exec-root=/tmp/dojo-docker-exec",
-                    f"--pidfile={PIDFILE}",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        started = True
-        deadline = time.monotonic() + 60
-        while not _answers():
-            if time.monotonic() > deadline:
-                stop_engine()
-                tail = DAEMON_LOG.read_text()[-2000:]
-                raise RuntimeError(f"dockerd did not start: {tail}")
-            time.sleep(0.5)
+        for attempt in range(2):
+            log("starting dockerd")
+            daemon = _start_daemon()
+            started = True
+            tail = _wait_for_daemon(daemon)
+            if tail is None:
+                break
+            # A daemon killed while it removed a network (a test run stopped halfway) can leave
+            # libnetwork's store half-written, and the next daemon panics reading it. The store
+            # holds only network state, which a daemon rebuilds: drop it and start once more.
+            network_store = Path("/tmp/dojo-docker/network/files/local-kv.db")
+            if attempt == 0 and "libnetwork" in tail and network_store.exists():
+                log("dockerd failed reading its network store; starting it without that store")
+                network_store.unlink()
+                continue
+            raise RuntimeError(f"dockerd did not start: {tail}")
     client = docker.DockerClient(base_url=DOCKER_HOST, timeout=600)
     try:
         yield client
@@ -312,6 +301,38 @@ def build(client: docker.DockerClient, dockerfile: str, tag: str, args: dict[str
     if result.returncode != 0:
         raise RuntimeError(f"building {tag} failed:\n{output.read_text()[-4000:]}")
     return time.monotonic() - started
+
+
+def _start_daemon() -> subprocess.Popen[bytes]:
+    with DAEMON_LOG.open("ab") as out:
+        return subprocess.Popen(
+            [
+                "dockerd",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--bridge=none",
+                "--storage-driver=vfs",
+                f"--host={DOCKER_HOST}",
+                "--data-root=/tmp/dojo-docker",
+                "--exec-root=/tmp/dojo-docker-exec",
+                f"--pidfile={PIDFILE}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def _wait_for_daemon(daemon: subprocess.Popen[bytes], timeout_s: float = 60) -> str | None:
+    """None once the daemon answers; else (it exited, or was stopped) the end of its log."""
+    deadline = time.monotonic() + timeout_s
+    while not _answers():
+        if daemon.poll() is not None or time.monotonic() > deadline:
+            stop_engine()
+            return DAEMON_LOG.read_text()[-2000:]
+        time.sleep(0.5)
+    return None
 
 
 def _docker_cli() -> str:

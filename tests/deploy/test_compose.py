@@ -28,9 +28,10 @@ import httpx
 import pytest
 
 import docker  # the SDK, not the repository's docker/ folder
-from tests.app.conftest import Learner, free_port
 from tests.deploy import engine
 from tests.support import adversarial
+from tests.support.postgres import free_port
+from tests.support.servers import Learner
 
 pytestmark = [
     pytest.mark.skipif(

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from runner.protocol import EventAdapter, RunRequest, SandboxLimits
-from tests.runner.conftest import PoolDriver, done_of, output_of
 from tests.support import adversarial
+from tests.support.runner import PoolDriver, done_of, output_of
 
 CASES = adversarial.CASES
 

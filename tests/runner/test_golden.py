@@ -18,7 +18,7 @@ import pytest
 import torchinfo
 
 from runner.protocol import Event, Summary
-from tests.runner.conftest import PoolDriver
+from tests.support.runner import PoolDriver
 
 CASES = Path(__file__).with_name("cases")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from runner.protocol import SandboxLimits
-from tests.runner.conftest import PoolDriver, done_of, output_of
+from tests.support.runner import PoolDriver, done_of, output_of
 
 FULL_DETAIL_STEPS = 200  # runner/harness/capture.py
 INTERVAL_S = 0.05

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from runner.protocol import Done, Started, parse_event
-from tests.runner.conftest import runner_service
+from tests.support.runner import runner_service
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE = re.compile(r"cuda:0 \(.+\)")

@@ -32,7 +32,7 @@ from runner.sandbox.command import (
     readonly_trees,
     zygote_command,
 )
-from tests.runner.conftest import PoolDriver, assert_well_formed, done_of, output_of
+from tests.support.runner import PoolDriver, assert_well_formed, done_of, output_of
 
 PAIRS = Path(__file__).with_name("adversarial") / "pairs"
 LIMITS = SandboxLimits(wall_s=60, memory_mb=768, output_kb=64)

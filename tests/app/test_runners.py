@@ -27,7 +27,8 @@ from prometheus_client import generate_latest
 from app.metrics import WebMetrics
 from app.runners import RemoteRunner
 from runner.protocol import RunRequest
-from tests.app.conftest import ROOT, Learner, Server, free_port, start_server
+from tests.support.postgres import free_port
+from tests.support.servers import ROOT, Learner, Server, start_server
 
 LESSON = "intro-to-deep-learning/deep-learning-introduction"
 LONG_RUN = "import time\nprint('training...', flush=True)\ntime.sleep({seconds})\nprint('finished')"
