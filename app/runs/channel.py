@@ -34,9 +34,11 @@ class RunChannel:
         return lambda: len(self.events) > index or self.done
 
     async def follow(self, after_seq: int) -> AsyncIterator[dict[str, Any]]:
-        """The events after `after_seq`, and the `done` whatever its number (a run ended for a
-        dead driver may number it below what a browser saw live)."""
-        index = 0
+        """The events after `after_seq`, and the `done` whatever its number: a run ended for a
+        dead driver has its `done` numbered after what was stored, which may be below what a
+        browser saw live (events the driver had not stored yet). That browser gets it numbered
+        after the last event it has, so its stream stays gapless and ends."""
+        index, last = 0, after_seq
         while True:
             async with self.changed:
                 await self.changed.wait_for(self._past(index))
@@ -44,7 +46,10 @@ class RunChannel:
                 finished = self.done
             index += len(batch)
             for event in batch:
-                if event["seq"] > after_seq or event["type"] == "done":
+                if event["type"] == "done" and event["seq"] <= last:
+                    event = {**event, "seq": last + 1}
+                if event["seq"] > last:
+                    last = event["seq"]
                     yield event
             if finished and index >= len(self.events):
                 return
