@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import secrets
 import subprocess
 import sys
@@ -41,7 +40,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from figures import summarize  # bench/figures.py: this folder is on sys.path when run as a script
+from figures import (  # bench/figures.py: this folder is on sys.path when run as a script
+    machine_info,
+    summarize,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -380,11 +382,7 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=50, help="the runner's sandboxes")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
-    machine = {
-        "cpus": os.cpu_count(),
-        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-    }
+    machine = machine_info()
     work = Path(tempfile.mkdtemp(prefix="torchdojo-crowd-"))
     with site(args.slots, work) as urls:
         result = asyncio.run(crowd(urls, args.accounts, args.streams, args.ticks))

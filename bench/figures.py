@@ -59,3 +59,14 @@ def run_context() -> dict[str, Any]:
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "platform": platform.platform(),
     }
+
+
+def machine_info() -> dict[str, Any]:
+    """The machine and its load, for the benchmarks of the web tier (no torch import: that is
+    run_context, for the runner's)."""
+    return {
+        "cpus": os.cpu_count(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }

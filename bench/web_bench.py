@@ -36,7 +36,6 @@ import argparse
 import functools
 import json
 import os
-import platform
 import secrets
 import shutil
 import socket
@@ -52,7 +51,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from figures import summarize  # bench/figures.py: this folder is on sys.path when run as a script
+from figures import (  # bench/figures.py: this folder is on sys.path when run as a script
+    machine_info,
+    summarize,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = "intro-to-deep-learning/deep-learning-introduction"
@@ -526,15 +528,6 @@ def markdown_table(results: dict[str, Any]) -> str:
         metric, measured, target, met = (*row, "—", "—")[:4]
         lines.append(f"| {metric} | {measured} | {target} | {met} |")
     return "\n".join(lines)
-
-
-def machine_info() -> dict[str, Any]:
-    return {
-        "cpus": os.cpu_count(),
-        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
 
 
 def run_all(samples: int, learners: int, server_log: Path) -> dict[str, Any]:

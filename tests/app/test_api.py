@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 
+from tests.support.postgres import psql
 from tests.support.servers import ROOT, Learner, Server
 
 SEED = ROOT / "content" / "intro-to-deep-learning" / "01-deep-learning-introduction"
@@ -61,29 +61,7 @@ def test_seed_solution_passes_every_check_and_progress_is_saved(
 
 
 def _pg(server: Server, sql: str) -> str:
-    import re
-    import subprocess
-
-    port = re.search(r":(\d+)/", server.database_url).group(1)  # type: ignore[union-attr]
-    psql = sorted(Path("/usr/lib/postgresql").glob("*/bin/psql"))[-1]
-    return subprocess.run(
-        [
-            str(psql),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            port,
-            "-U",
-            "postgres",
-            "-d",
-            "torchdojo",
-            "-tAc",
-            sql,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    return psql(server.database_url, sql)
 
 
 def test_starter_fails_checks_with_hints(server: Server, learner: Learner) -> None:

@@ -36,25 +36,17 @@ class Postgres:
         return self.url.rsplit("/", 1)[0] + f"/{name}"
 
     def psql(self, sql: str) -> str:
-        port = re.search(r":(\d+)/", self.url).group(1)  # type: ignore[union-attr]
-        return subprocess.run(
-            [
-                str(self.bin / "psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                port,
-                "-U",
-                "postgres",
-                "-d",
-                "torchdojo",
-                "-tAc",
-                sql,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        return psql(self.url, sql)
+
+
+def psql(url: str, sql: str) -> str:
+    """One statement's result, as text, through psql on the server at `url`'s port."""
+    port = re.search(r":(\d+)/", url).group(1)  # type: ignore[union-attr]
+    binary = sorted(Path("/usr/lib/postgresql").glob("*/bin/psql"))[-1]
+    command = [str(binary), "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-d", "torchdojo"]
+    return subprocess.run(
+        [*command, "-tAc", sql], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 @contextlib.contextmanager
